@@ -1,0 +1,3 @@
+from mcast_sdn.launch import main
+
+main()

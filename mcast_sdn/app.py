@@ -1,0 +1,157 @@
+"""The Ryu adapter: the only module that imports ryu.controller / ryu.base.
+
+Launch:  ryu-manager mcast_sdn.app   (link discovery is switched on by this module)
+   or:   mcast-sdn [ryu-manager options]
+
+Every handler does the same four things: read the clock, translate the Ryu event
+into plain values, call the core, and send the changes the core returns. No
+decisions are made here. Settings come from the JSON file named by the
+MCAST_SDN_CONFIG environment variable (see `mcast_sdn.settings`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from mcast_sdn import compat
+
+compat.install()  # before ryu.app.wsgi is imported (harmless if already done)
+
+from ryu import cfg  # noqa: E402
+from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route  # noqa: E402
+from ryu.base import app_manager  # noqa: E402
+from ryu.controller import ofp_event  # noqa: E402
+from ryu.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls  # noqa: E402
+from ryu.lib import hub  # noqa: E402
+from ryu.ofproto import ofproto_v1_3  # noqa: E402
+from ryu.topology import event as topo_event  # noqa: E402
+
+from mcast_sdn import ofmsgs, settings  # noqa: E402
+from mcast_sdn.core import Core, Out  # noqa: E402
+
+LOG = logging.getLogger("mcast_sdn")
+
+# Topology discovery is not optional for us: without LLDP every port would look like
+# a host port and looped topologies would storm. Turn Ryu's discovery on.
+try:
+    cfg.CONF.set_override("observe_links", True)
+except cfg.NoSuchOptError:  # pragma: no cover - option registered by ryu.topology.switches
+    pass
+app_manager.require_app("ryu.topology.switches", api_style=True)
+
+TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
+REST_NAME = "mcast_sdn_app"
+
+
+class McastSdn(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = settings.load()
+        self.core = Core(self.settings.core)
+        self.dps: dict[int, object] = {}
+        wsgi = kwargs["wsgi"]
+        wsgi.register(RestController, {REST_NAME: self})
+        self._ticker = hub.spawn(self._tick_loop)
+        LOG.info("mcast-sdn started (settle=%.1fs)", self.settings.core.settle)
+
+    # ------------------------------------------------------------------ plumbing
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    def send(self, out: Out) -> None:
+        for dpid, changes in out.by_dpid.items():
+            dp = self.dps.get(dpid)
+            if dp is None:
+                continue
+            for c in changes:
+                for msg in ofmsgs.compile_change(dp, c):
+                    dp.send_msg(msg)
+
+    def _tick_loop(self):
+        while True:
+            hub.sleep(TICK)
+            try:
+                self.send(self.core.tick(self.now()))
+            except Exception:  # a bug must not stop the clock
+                LOG.exception("tick failed")
+
+    # ------------------------------------------------------------------ switches and ports
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev):
+        # Ask OVS to send whole packets to the controller (we use OFPCML_NO_BUFFER anyway).
+        dp = ev.msg.datapath
+        dp.send_msg(dp.ofproto_parser.OFPSetConfig(dp, dp.ofproto.OFPC_FRAG_NORMAL, 0xFFFF))
+
+    @set_ev_cls(topo_event.EventSwitchEnter)
+    def _switch_enter(self, ev):
+        sw = ev.switch
+        dp = sw.dp
+        self.dps[dp.id] = dp
+        ports = [(p.port_no, p.is_live(), p.hw_addr) for p in sw.ports]
+        LOG.info("switch %016x connected with %d ports", dp.id, len(ports))
+        self.send(self.core.switch_enter(self.now(), dp.id, ports))
+
+    @set_ev_cls(topo_event.EventSwitchLeave)
+    def _switch_leave(self, ev):
+        dpid = ev.switch.dp.id
+        LOG.info("switch %016x left", dpid)
+        self.dps.pop(dpid, None)
+        self.send(self.core.switch_leave(self.now(), dpid))
+
+    @set_ev_cls([topo_event.EventPortAdd, topo_event.EventPortModify])
+    def _port_update(self, ev):
+        p = ev.port
+        self.send(self.core.port_update(self.now(), p.dpid, p.port_no, p.is_live(), p.hw_addr))
+
+    @set_ev_cls(topo_event.EventPortDelete)
+    def _port_delete(self, ev):
+        p = ev.port
+        self.send(self.core.port_delete(self.now(), p.dpid, p.port_no))
+
+    @set_ev_cls(topo_event.EventLinkAdd)
+    def _link_add(self, ev):
+        l = ev.link
+        self.send(self.core.link_add(self.now(), (l.src.dpid, l.src.port_no), (l.dst.dpid, l.dst.port_no)))
+
+    @set_ev_cls(topo_event.EventLinkDelete)
+    def _link_delete(self, ev):
+        l = ev.link
+        self.send(self.core.link_delete(self.now(), (l.src.dpid, l.src.port_no), (l.dst.dpid, l.dst.port_no)))
+
+    # ------------------------------------------------------------------ packets
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        dp = msg.datapath
+        if dp.id not in self.dps:
+            self.dps[dp.id] = dp
+        in_port = msg.match.get("in_port")
+        if in_port is None:
+            self.core.counters["drop_no_in_port"] += 1
+            return
+        self.send(self.core.packet_in(self.now(), dp.id, in_port, msg.cookie, msg.data))
+
+
+def _json(body, status=200):
+    return Response(status=status, content_type="application/json", charset="utf-8", body=json.dumps(body, sort_keys=True))
+
+
+class RestController(ControllerBase):
+    """Read-only views for operators and tests (the full API is in a later issue)."""
+
+    def __init__(self, req, link, data, **config):
+        super().__init__(req, link, data, **config)
+        self.app: McastSdn = data[REST_NAME]
+
+    @route("mcast", "/mcast/v1/topology", methods=["GET"])
+    def topology(self, req, **_):
+        return _json(self.app.core.snapshot(self.app.now()))
+
+    @route("mcast", "/mcast/v1/stats", methods=["GET"])
+    def stats(self, req, **_):
+        return _json({"counters": dict(self.app.core.counters), "switches": sorted(self.app.dps)})
