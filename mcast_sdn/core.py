@@ -286,6 +286,7 @@ class Core:
                 for d, ports in sorted(self.topo.switches.items())
             },
             "links": [{"a": list(l.a), "b": list(l.b), "weight": l.weight} for l in self.topo.links()],
+            "tree_ports": {str(d): sorted(p) for d, p in sorted(self.topo.tree_ports().items())},
             "hosts": [h.to_dict() for h in sorted(self.hosts.hosts.values(), key=lambda h: h.mac)],
             "counters": dict(self.counters),
         }
