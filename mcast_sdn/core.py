@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 
 from mcast_sdn import unicast
 from mcast_sdn.ofmodel import (
+    COOKIE_L2,
+    COOKIE_MCAST,
     COOKIE_MISS,
     COOKIE_PUNT,
     OFPP_TABLE,
+    TABLE_CLASSIFY,
     TABLE_INGRESS,
+    TABLE_L2,
+    TABLE_MCAST,
     Change,
     DeleteAllOurs,
     FlowEntry,
@@ -68,6 +73,23 @@ def punt_flows() -> list[FlowEntry]:
     # unknown (port, source) pairs: to the controller for host learning
     flows.append(FlowEntry(TABLE_INGRESS, PRIO_MISS, match(), ctl, cookie=COOKIE_MISS))
     return flows
+
+
+def classify_flows() -> list[FlowEntry]:
+    """Table 1: routable multicast to the multicast table, the rest to L2.
+
+    Link-local groups (224.0.0.0/24, ff02::/16) are flooded like broadcast (RFC 4541
+    §2.1.2 item 2, §3): they carry no membership state. Everything else multicast
+    goes to the tree table.
+    """
+    return [
+        FlowEntry(TABLE_CLASSIFY, 60, match(eth_type=ETH_IPV4, ipv4_dst=("224.0.0.0", "255.255.255.0")), goto=TABLE_L2, cookie=COOKIE_L2),
+        FlowEntry(TABLE_CLASSIFY, 50, match(eth_type=ETH_IPV4, ipv4_dst=("224.0.0.0", "240.0.0.0")), goto=TABLE_MCAST, cookie=COOKIE_MCAST),
+        FlowEntry(TABLE_CLASSIFY, 60, match(eth_type=ETH_IPV6, ipv6_dst=("ff02::", "ffff::")), goto=TABLE_L2, cookie=COOKIE_L2),
+        FlowEntry(TABLE_CLASSIFY, 60, match(eth_type=ETH_IPV6, ipv6_dst=("ff01::", "ffff::")), goto=TABLE_L2, cookie=COOKIE_L2),
+        FlowEntry(TABLE_CLASSIFY, 50, match(eth_type=ETH_IPV6, ipv6_dst=("ff00::", "ff00::")), goto=TABLE_MCAST, cookie=COOKIE_MCAST),
+        FlowEntry(TABLE_CLASSIFY, 0, match(), goto=TABLE_L2, cookie=COOKIE_L2),
+    ]
 
 
 @dataclass(slots=True)
@@ -154,9 +176,18 @@ class Core:
         st = SwitchState()
         for f in punt_flows():
             st.flows[f.key] = f
+        for f in classify_flows():
+            st.flows[f.key] = f
+        for f in self.mcast_flows(now, dpid):
+            st.flows[f.key] = f
         for f in unicast.desired_flows(self.topo, self.hosts, now, dpid):
             st.flows[f.key] = f
         return st
+
+    def mcast_flows(self, now: float, dpid: int) -> list[FlowEntry]:
+        """Multicast table entries (trees come with the forwarding module)."""
+        # until trees are installed, routable multicast is flooded like link-local traffic
+        return [FlowEntry(TABLE_MCAST, 0, match(), goto=TABLE_L2, cookie=COOKIE_MCAST)]
 
     def _sync(self, now: float, dpids, out: Out | None = None) -> Out:
         out = out if out is not None else Out()

@@ -44,9 +44,10 @@ COOKIE_NAMES = {
 }
 
 # ---- tables
-TABLE_INGRESS = 0  # classify: punt IGMP/MLD, admit learned hosts, send unknown to controller
-TABLE_L2 = 1  # unicast by destination MAC; flood along the spanning tree
-TABLE_MCAST = 2  # multicast trees (later issues)
+TABLE_INGRESS = 0  # punt IGMP/MLD/PIM, admit learned hosts, send unknown (port, MAC) to controller
+TABLE_CLASSIFY = 1  # routable multicast -> TABLE_MCAST; link-local multicast and the rest -> TABLE_L2
+TABLE_MCAST = 2  # multicast trees: RPF-checked (S,G)/(*,G) entries pointing at ALL groups
+TABLE_L2 = 3  # unicast by destination MAC; flooding along the spanning tree
 
 # ---- reserved port numbers (OpenFlow 1.3)
 OFPP_IN_PORT = 0xFFFFFFF8

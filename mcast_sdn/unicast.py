@@ -21,6 +21,7 @@ from mcast_sdn.ofmodel import (
     COOKIE_FLOOD,
     COOKIE_L2,
     COOKIE_LEARN,
+    TABLE_CLASSIFY,
     TABLE_INGRESS,
     TABLE_L2,
     FlowEntry,
@@ -108,13 +109,13 @@ def desired_flows(topo: Topology, hosts: HostTable, now: float, dpid: int) -> li
     # table 0: traffic from other switches goes straight to L2 forwarding
     for p, info in ports.items():
         if info.up and (dpid, p) in lp:
-            out.append(FlowEntry(TABLE_INGRESS, PRIO_TRANSIT, match(in_port=p), goto=TABLE_L2, cookie=COOKIE_L2))
+            out.append(FlowEntry(TABLE_INGRESS, PRIO_TRANSIT, match(in_port=p), goto=TABLE_CLASSIFY, cookie=COOKIE_L2))
     # table 0: admitted hosts; table 1: destination MACs
     comp = topo.component(dpid) or {dpid}
     for h in hosts.hosts.values():
         if h.dpid == dpid:
             out.append(
-                FlowEntry(TABLE_INGRESS, PRIO_LEARNED, match(in_port=h.port, eth_src=h.mac), goto=TABLE_L2, cookie=COOKIE_LEARN)
+                FlowEntry(TABLE_INGRESS, PRIO_LEARNED, match(in_port=h.port, eth_src=h.mac), goto=TABLE_CLASSIFY, cookie=COOKIE_LEARN)
             )
             out.append(FlowEntry(TABLE_L2, PRIO_DST, match(eth_dst=h.mac), (Output(h.port),), cookie=COOKIE_L2))
         elif h.dpid in comp:

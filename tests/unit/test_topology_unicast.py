@@ -9,6 +9,7 @@ import networkx as nx
 import pytest
 
 from mcast_sdn import ofmodel, topofile, unicast
+from mcast_sdn.fakedp import FakeNetwork
 from mcast_sdn.core import COOKIE_MISS, COOKIE_PUNT, Core, CoreConfig, parse_eth, punt_flows
 from mcast_sdn.ofmodel import FlowAdd, Output, PacketOut, SwitchState, diff
 from mcast_sdn.topology import Topology, shortest_paths
@@ -172,48 +173,19 @@ def _core_for(spec, now=0.0) -> Core:
 
 
 class FakeL2:
-    """A tiny L2 data plane over the core's installed tables (tables 0 and 1 only)."""
+    """Drive the fake data plane over the core's installed tables for L2 frames."""
 
     def __init__(self, core: Core, spec):
-        self.core, self.spec = core, spec
-        self.links = core.topo.link_ports()
+        self.spec = spec
+        self.net = FakeNetwork(core.installed, core.topo.link_ports())
         self.host_at = {(spec.dpid(h.switch), h.port): h.name for h in spec.hosts}
 
-    def lookup(self, dpid, table, fields):
-        best = None
-        for f in self.core.installed[dpid].flows.values():
-            if f.table != table:
-                continue
-            if all(fields.get(k) == v for k, v in f.match):
-                if best is None or f.priority > best.priority:
-                    best = f
-        return best
-
-    def send(self, src_host, eth_dst, max_hops=1000):
-        """Deliveries per host and copies per link direction for one frame."""
+    def send(self, src_host, eth_dst, eth_type=0x0806, **fields):
         h = self.spec.host(src_host)
-        todo = [(self.spec.dpid(h.switch), h.port)]
-        delivered, link_use, steps = {}, {}, 0
-        while todo:
-            dpid, in_port = todo.pop()
-            steps += 1
-            assert steps < max_hops, "storm: frame keeps circulating"
-            fields = {"in_port": in_port, "eth_src": h.mac, "eth_dst": eth_dst}
-            f = self.lookup(dpid, 0, fields)
-            if f is None or f.goto is None:
-                continue
-            f = self.lookup(dpid, 1, fields)
-            if f is None:
-                continue
-            for a in f.actions:
-                if isinstance(a, Output) and a.port != in_port:
-                    if (dpid, a.port) in self.host_at:
-                        name = self.host_at[(dpid, a.port)]
-                        delivered[name] = delivered.get(name, 0) + 1
-                    elif (dpid, a.port) in self.links:
-                        link_use[(dpid, a.port)] = link_use.get((dpid, a.port), 0) + 1
-                        todo.append(self.links[(dpid, a.port)])
-        return delivered, link_use
+        res = self.net.inject(self.spec.dpid(h.switch), h.port, dict(eth_src=h.mac, eth_dst=eth_dst, eth_type=eth_type, **fields))
+        delivered = {self.host_at[k]: n for k, n in res.delivered.items() if k in self.host_at}
+        assert set(res.delivered) <= set(self.host_at), "output to a port that is neither host nor link"
+        return delivered, dict(res.link_copies)
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -325,3 +297,22 @@ def test_parse_eth_never_raises_on_junk():
         data = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 80)))
         parse_eth(data)  # must not raise
     assert parse_eth(b"\x00" * 5) is None
+
+
+def test_link_local_multicast_floods_and_routable_multicast_goes_to_tree_table():
+    spec = topofile.ring(4)
+    core = _core_for(spec)
+    core.tick(5.0)
+    _learn_all(core, spec, 5.0)
+    dp = FakeL2(core, spec)
+    everyone_else = {o.name: 1 for o in spec.hosts[1:]}
+    delivered, use = dp.send("h1", "01:00:5e:00:00:fb", eth_type=0x0800, ipv4_src="10.0.0.1", ipv4_dst="224.0.0.251")
+    assert delivered == everyone_else
+    delivered, _ = dp.send("h1", "33:33:00:00:00:01", eth_type=0x86DD, ipv6_src="fe80::1", ipv6_dst="ff02::1")
+    assert delivered == everyone_else
+    st = core.installed[spec.dpid("s1")]
+    from mcast_sdn.fakedp import lookup
+    f = lookup(st, ofmodel.TABLE_CLASSIFY, {"eth_type": 0x0800, "ipv4_dst": "239.1.2.3"})
+    assert f.goto == ofmodel.TABLE_MCAST
+    f = lookup(st, ofmodel.TABLE_CLASSIFY, {"eth_type": 0x86DD, "ipv6_dst": "ff0e::1"})
+    assert f.goto == ofmodel.TABLE_MCAST
