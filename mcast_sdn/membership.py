@@ -124,9 +124,10 @@ def translate_for_compat(
     Returns (record type or None to ignore, sources, note for counters or None).
 
     * Older (v1/v2, MLDv1) mode: BLOCK is ignored; TO_EX(x) is TO_EX({}).
-      IS_EX(x) is also treated as IS_EX({}): the RFCs don't list it, but an older host in the
-      group wants all sources, and an excluded set learned while it is present would only
-      be cleared by its next report (see the module report of this change).
+      IS_EX(x) is also treated as IS_EX({}). The RFCs list only BLOCK and TO_EX, but the
+      reason is the same: an older host in the group receives every source, so no source
+      may be excluded for the port while it is present (otherwise an exclusion learned from
+      a v3 host would cut the older host off until its next report).
     * IGMPv1 mode additionally ignores TO_IN() (and the manager ignores IGMPv2 Leaves).
     """
     if compat >= NATIVE_VERSION[family]:

@@ -116,9 +116,9 @@ class MembershipManager:
         return self._config
 
     @property
-    def now(self) -> float:
-        """The latest time seen by any entry point."""
-        return self._now
+    def now(self) -> float | None:
+        """The latest time seen by any entry point (None before the first call)."""
+        return None if self._now == float("-inf") else self._now
 
     # ==== entry points ==========================================================================
     def add_port(self, now: float, dpid: int, port: int) -> Effects:
@@ -253,7 +253,7 @@ class MembershipManager:
     def snapshot(self) -> dict[str, Any]:
         """Everything, as JSON-serialisable dicts."""
         return {
-            "now": self._now if self._now != float("-inf") else None,
+            "now": self.now,
             "config": self._config.to_dict(),
             "ports": [self.port_state(d, p) for d, p in self.ports()],
             "groups": {
