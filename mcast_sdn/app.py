@@ -34,10 +34,9 @@ LOG = logging.getLogger("mcast_sdn")
 
 # Topology discovery is not optional for us: without LLDP every port would look like
 # a host port and looped topologies would storm. Turn Ryu's discovery on.
-try:
-    cfg.CONF.set_override("observe_links", True)
-except cfg.NoSuchOptError:  # pragma: no cover - option registered by ryu.topology.switches
-    pass
+from ryu.topology import switches as _switches  # noqa: E402,F401  (registers --observe-links)
+
+cfg.CONF.set_override("observe_links", True)
 app_manager.require_app("ryu.topology.switches", api_style=True)
 
 TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
@@ -51,7 +50,7 @@ class McastSdn(app_manager.RyuApp):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.settings = settings.load()
-        self.core = Core(self.settings.core)
+        self.core = Core(self.settings.core, self.settings.membership, self.settings.trees)
         self.dps: dict[int, object] = {}
         wsgi = kwargs["wsgi"]
         wsgi.register(RestController, {REST_NAME: self})
@@ -154,4 +153,22 @@ class RestController(ControllerBase):
 
     @route("mcast", "/mcast/v1/stats", methods=["GET"])
     def stats(self, req, **_):
-        return _json({"counters": dict(self.app.core.counters), "switches": sorted(self.app.dps)})
+        return _json({"counters": self.app.core.all_counters(), "switches": sorted(self.app.dps),
+                      "timings": dict(self.app.core.timings)})
+
+    @route("mcast", "/mcast/v1/groups", methods=["GET"])
+    def groups(self, req, **_):
+        core = self.app.core
+        groups = set(core.members.groups()) | set(core.routes) | set(core.sources)
+        return _json({"groups": [core.group_view(g) for g in sorted(groups, key=_gkey)]})
+
+    @route("mcast", "/mcast/v1/membership", methods=["GET"])
+    def membership(self, req, **_):
+        return _json(self.app.core.members.snapshot())
+
+
+def _gkey(g):
+    import ipaddress
+
+    a = ipaddress.ip_address(g)
+    return (a.version, int(a))

@@ -12,12 +12,21 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mcast_sdn import unicast
+import ipaddress
+import time
+
+from mcast_sdn import forwarding, packets, trees, unicast
+from mcast_sdn.config import MembershipConfig
+from mcast_sdn.forwarding import GroupAllocator, GroupRoute, SourceInfo, TreeConfig
+from mcast_sdn.membership_manager import Effects, MembershipManager
+from mcast_sdn.messages import Drop, Leave, Report
 from mcast_sdn.ofmodel import (
     COOKIE_L2,
     COOKIE_MCAST,
     COOKIE_MISS,
     COOKIE_PUNT,
+    COOKIE_SRCDISC,
+    OFPP_CONTROLLER,
     OFPP_TABLE,
     TABLE_CLASSIFY,
     TABLE_INGRESS,
@@ -100,6 +109,7 @@ class EthInfo:
     vlan: int | None
     ip_src: str | None
     ip_proto: int | None
+    ip_dst: str | None = None
 
 
 def _mac(b: bytes) -> str:
@@ -120,17 +130,17 @@ def parse_eth(data: bytes) -> EthInfo | None:
         tci, etype = struct.unpack_from("!HH", data, 14)
         vlan = tci & 0x0FFF
         off = 18
-    ip_src = None
+    ip_src = ip_dst = None
     proto = None
     if etype == ETH_IPV4 and len(data) >= off + 20:
         proto = data[off + 9]
         ip_src = ".".join(str(x) for x in data[off + 12 : off + 16])
+        ip_dst = ".".join(str(x) for x in data[off + 16 : off + 20])
     elif etype == ETH_IPV6 and len(data) >= off + 40:
         proto = data[off + 6]
-        import ipaddress
-
         ip_src = str(ipaddress.IPv6Address(data[off + 8 : off + 24]))
-    return EthInfo(_mac(dst), _mac(src), etype, vlan, ip_src, proto)
+        ip_dst = str(ipaddress.IPv6Address(data[off + 24 : off + 40]))
+    return EthInfo(_mac(dst), _mac(src), etype, vlan, ip_src, proto, ip_dst)
 
 
 class Out:
@@ -160,38 +170,97 @@ class Out:
 class CoreConfig:
     settle: float = 3.0  # seconds a port must be up without LLDP before it is an edge port
     max_hosts_per_port: int = 64
+    source_discovery_per_second: float = 200.0  # controller budget for unknown-source PacketIns per switch
+    punt_per_second: float = 1000.0  # controller budget for IGMP/MLD PacketIns per switch
+
+
+class TokenBucket:
+    """Controller-side PacketIn budget (per switch); the clock is passed in."""
+
+    __slots__ = ("rate", "burst", "tokens", "last")
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(rate, 1.0)
+        self.tokens = self.burst
+        self.last: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.last is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 class Core:
-    def __init__(self, config: CoreConfig | None = None) -> None:
+    """Topology + hosts + membership + trees -> desired switch state -> ordered changes."""
+
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        membership: MembershipConfig | None = None,
+        tree_config: TreeConfig | None = None,
+    ) -> None:
         self.config = config or CoreConfig()
         self.topo = Topology(settle=self.config.settle)
         self.hosts = unicast.HostTable(max_per_port=self.config.max_hosts_per_port)
+        self.members = MembershipManager(membership)
+        self.tree_config = tree_config or TreeConfig()
         self.installed: dict[int, SwitchState] = {}
         self.counters: Counter[str] = Counter()
         self._next_settle: float | None = None
+        # multicast
+        self.sources: dict[object, dict[object, SourceInfo]] = {}  # group -> addr -> where
+        self.negative: dict[tuple, float] = {}  # (group, addr) -> expiry of the negative cache
+        self.routes: dict[object, GroupRoute] = {}
+        self.route_switches: dict[object, set[int]] = {}
+        self.by_switch: dict[int, set] = {}
+        self.allocs: dict[int, GroupAllocator] = {}
+        self._member_ports: set[tuple[int, int]] = set()
+        self._cache: trees.PathCache | None = None
+        self._cache_version = -1
+        self._center: int | None = None
+        self._budgets: dict[tuple[str, int], TokenBucket] = {}
+        self.timings: Counter[str] = Counter()  # cumulative seconds per phase (profiling aid)
 
-    # ------------------------------------------------------------------ desired state
+    # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
         st = SwitchState()
         for f in punt_flows():
             st.flows[f.key] = f
         for f in classify_flows():
             st.flows[f.key] = f
-        for f in self.mcast_flows(now, dpid):
+        flows, groups = self._mcast_state(dpid)
+        for f in flows:
             st.flows[f.key] = f
+        for g in groups:
+            st.groups[g.group_id] = g
         for f in unicast.desired_flows(self.topo, self.hosts, now, dpid):
             st.flows[f.key] = f
         return st
 
-    def mcast_flows(self, now: float, dpid: int) -> list[FlowEntry]:
-        """Multicast table entries (trees come with the forwarding module)."""
-        # until trees are installed, routable multicast is flooded like link-local traffic
-        return [FlowEntry(TABLE_MCAST, 0, match(), goto=TABLE_L2, cookie=COOKIE_MCAST)]
+    def _mcast_state(self, dpid: int):
+        entries = []
+        for g in sorted(self.by_switch.get(dpid, ()), key=_group_key):
+            entries.extend(self.routes[g].entries.get(dpid, ()))
+        alloc = self.allocs.setdefault(dpid, GroupAllocator())
+        flows, groups = forwarding.compile_switch(entries, alloc, self.installed.get(dpid))
+        # unknown (S,G) from a host port: to the controller (source discovery);
+        # from another switch: drop (RPF failure or a tree being changed)
+        flows.append(FlowEntry(TABLE_MCAST, 0, match(), (ToController(),), cookie=COOKIE_SRCDISC))
+        lp = self.topo.link_ports()
+        for p, info in self.topo.switches.get(dpid, {}).items():
+            if info.up and (dpid, p) in lp:
+                flows.append(FlowEntry(TABLE_MCAST, 1, match(in_port=p), (), cookie=COOKIE_MCAST))
+        return flows, groups
 
     def _sync(self, now: float, dpids, out: Out | None = None) -> Out:
         out = out if out is not None else Out()
-        for dpid in sorted(dpids):
+        t0 = time.perf_counter()
+        for dpid in sorted(dpids, key=self._downstream_first):
             inst = self.installed.get(dpid)
             if inst is None:
                 continue
@@ -199,54 +268,202 @@ class Core:
             apply(inst, changes)
             out.add(dpid, changes)
         self._next_settle = self.topo.next_settle_deadline(now)
+        self.timings["sync"] += time.perf_counter() - t0
         return out
 
-    # ------------------------------------------------------------------ switch / port / link events
+    def _downstream_first(self, dpid: int):
+        # make-before-break across switches: leaves of trees before the switches feeding them.
+        # Approximation that needs no per-tree order: switches with fewer tree children first.
+        return (len(self.by_switch.get(dpid, ())) == 0, dpid)
+
+    # ================================================================== orchestration
+    def _finish(self, now: float, out: Out, dirty: set[int], groups: set, topo_changed: bool = False) -> Out:
+        """Common tail of every entry point: member ports, trees, then switch diffs."""
+        eff = self._reconcile_member_ports(now)
+        eff.extend(self.members.tick(now))
+        groups = set(groups) | self._effects(now, eff, out)
+        if topo_changed:
+            groups |= set(self.routes) | set(self.sources) | set(self.members.groups())
+        dirty = set(dirty) | self._recompute(now, groups)
+        return self._sync(now, dirty, out)
+
+    def _reconcile_member_ports(self, now: float) -> Effects:
+        eff = Effects()
+        edge = set()
+        for d in self.installed:
+            for p in self.topo.edge_ports(now, d):
+                edge.add((d, p))
+        for k in sorted(edge - self._member_ports):
+            eff.extend(self.members.add_port(now, *k))
+        for k in sorted(self._member_ports - edge):
+            eff.extend(self.members.remove_port(now, *k))
+        self._member_ports = edge
+        return eff
+
+    def _effects(self, now: float, eff: Effects, out: Out, data: bytes | None = None) -> set:
+        """Turn membership effects into PacketOuts; return the groups to recompute."""
+        cfg = self.members.config
+        for q in eff.queries:
+            try:
+                if q.family == 4:
+                    frame = packets.build_igmp_query(
+                        q.version, cfg.querier_mac, cfg.querier_ipv4, q.group, q.sources, q.max_resp, q.s_flag,
+                        q.qrv or 2, q.qqi or cfg.query_interval,
+                    )
+                else:
+                    frame = packets.build_mld_query(
+                        q.version, cfg.querier_mac, cfg.querier_ipv6, q.group, q.sources, q.max_resp, q.s_flag,
+                        q.qrv or 2, q.qqi or cfg.query_interval,
+                    )
+            except (ValueError, TypeError) as e:  # a bug, not input: count and go on
+                self.counters["query_build_error"] += 1
+                self.counters["last_error:" + type(e).__name__] += 1
+                continue
+            if q.dpid in self.installed:
+                out.add(q.dpid, [PacketOut(OFPP_CONTROLLER, (Output(q.port),), frame)])
+                self.counters[f"query_sent_v{q.family}"] += 1
+        if data is not None:
+            for f in eff.forward_to_routers:
+                if f.dpid in self.installed and (f.dpid, f.port) != (f.in_dpid, f.in_port):
+                    out.add(f.dpid, [PacketOut(OFPP_CONTROLLER, (Output(f.port),), data)])
+                    self.counters["report_forwarded_to_router"] += 1
+        groups = {c.group for c in eff.changes}
+        if eff.router_port_changes:
+            groups |= set(self.routes) | set(self.sources)
+        return groups
+
+    def _path_cache(self) -> trees.PathCache:
+        if self._cache is None or self._cache_version != self.topo.version:
+            self._cache = trees.PathCache(self.topo.graph())
+            self._cache_version = self.topo.version
+            self._center = None
+        return self._cache
+
+    def _recompute(self, now: float, groups) -> set[int]:
+        """Recompute the routes of `groups`; return the switches whose entries may change."""
+        if not groups:
+            return set()
+        t0 = time.perf_counter()
+        g = self.topo.graph()
+        cache = self._path_cache()
+        members = self.members.groups()
+        dirty: set[int] = set()
+        for grp in groups:
+            old = self.route_switches.get(grp, set())
+            srcs = list(self.sources.get(grp, {}).values())
+            mem = members.get(grp, {})
+            if not srcs and not mem:
+                route = None
+            else:
+                family = 4 if ipaddress.ip_address(grp).version == 4 else 6
+                routers = self.members.router_ports(family)
+                mode, _ = self.tree_config.mode_for(grp)
+                center = None
+                if mode == "shared":
+                    if self._center is None and g.number_of_nodes():
+                        self._center = trees.choose_center(g, cache=cache)
+                    center = self._center
+                try:
+                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center)
+                except Exception as e:  # never let one group break the controller
+                    self.counters["tree_error"] += 1
+                    self.counters["tree_error:" + type(e).__name__] += 1
+                    route = None
+            new = set(route.entries) if route is not None else set()
+            for d in old - new:
+                self.by_switch.get(d, set()).discard(grp)
+            for d in new:
+                self.by_switch.setdefault(d, set()).add(grp)
+            if route is None:
+                self.routes.pop(grp, None)
+                self.route_switches.pop(grp, None)
+            else:
+                self.routes[grp] = route
+                self.route_switches[grp] = new
+                for addr, edges in route.trees.items():
+                    if addr != "*" and not edges and not self._has_local_receivers(route, addr):
+                        self.negative.setdefault((grp, addr), now + self.tree_config.negative_cache_seconds)
+                    else:
+                        self.negative.pop((grp, addr), None)
+            dirty |= old | new
+        self.timings["trees"] += time.perf_counter() - t0
+        return dirty
+
+    @staticmethod
+    def _has_local_receivers(route: GroupRoute, addr) -> bool:
+        for entries in route.entries.values():
+            for m, prio, outs, _ in entries:
+                if prio == forwarding.PRIO_NEG:
+                    return False
+        return True
+
+    # ================================================================== switch / port / link events
     def switch_enter(self, now: float, dpid: int, ports) -> Out:
         """A switch connected. `ports`: iterable of (port_no, is_up, hw_addr)."""
         self.counters["switch_enter"] += 1
         self.topo.add_switch(now, dpid, ports)
         self.installed[dpid] = SwitchState()
+        self.allocs[dpid] = GroupAllocator()
         out = Out()
         out.add(dpid, [DeleteAllOurs()])
-        return self._sync(now, list(self.installed), out)
+        return self._finish(now, out, set(self.installed), set(), topo_changed=True)
 
     def switch_leave(self, now: float, dpid: int) -> Out:
         self.counters["switch_leave"] += 1
         self.installed.pop(dpid, None)
+        self.allocs.pop(dpid, None)
         self.topo.remove_switch(dpid)
         self.hosts.forget_switch(dpid)
-        return self._sync(now, list(self.installed))
+        out = Out()
+        eff = self.members.remove_switch(now, dpid)
+        self._member_ports = {k for k in self._member_ports if k[0] != dpid}
+        groups = self._effects(now, eff, out) | self._forget_sources(lambda s: s.dpid == dpid)
+        return self._finish(now, out, set(self.installed), groups, topo_changed=True)
 
     def port_update(self, now: float, dpid: int, port_no: int, up: bool, hw_addr: str = "") -> Out:
         changed = self.topo.port_update(now, dpid, port_no, up, hw_addr)
+        groups = set()
         if not up:
             self.hosts.forget_port(dpid, port_no)
-        if not changed:
+            groups = self._forget_sources(lambda s: (s.dpid, s.port) == (dpid, port_no))
+        if not changed and not groups:
             return Out()
-        return self._sync(now, list(self.installed))
+        return self._finish(now, Out(), set(self.installed), groups, topo_changed=changed)
 
     def port_delete(self, now: float, dpid: int, port_no: int) -> Out:
         self.topo.port_delete(dpid, port_no)
         self.hosts.forget_port(dpid, port_no)
-        return self._sync(now, list(self.installed))
+        groups = self._forget_sources(lambda s: (s.dpid, s.port) == (dpid, port_no))
+        return self._finish(now, Out(), set(self.installed), groups, topo_changed=True)
 
     def link_add(self, now: float, src: tuple[int, int], dst: tuple[int, int]) -> Out:
         if not self.topo.link_add(src, dst):
             return Out()
         self.counters["link_add"] += 1
-        # hosts wrongly learned on what turned out to be a switch port
+        # hosts and sources wrongly learned on what turned out to be a switch port
         for ref in (src, dst):
             self.hosts.forget_port(*ref)
-        return self._sync(now, list(self.installed))
+        groups = self._forget_sources(lambda s: (s.dpid, s.port) in (src, dst))
+        return self._finish(now, Out(), set(self.installed), groups, topo_changed=True)
 
     def link_delete(self, now: float, src: tuple[int, int], dst: tuple[int, int]) -> Out:
         if not self.topo.link_delete(src, dst):
             return Out()
         self.counters["link_delete"] += 1
-        return self._sync(now, list(self.installed))
+        return self._finish(now, Out(), set(self.installed), set(), topo_changed=True)
 
-    # ------------------------------------------------------------------ packets
+    def _forget_sources(self, pred) -> set:
+        groups = set()
+        for grp, srcs in list(self.sources.items()):
+            for addr in [a for a, s in srcs.items() if pred(s)]:
+                del srcs[addr]
+                self.negative.pop((grp, addr), None)
+                groups.add(grp)
+            if not srcs:
+                del self.sources[grp]
+        return groups
+
+    # ================================================================== packets
     def packet_in(self, now: float, dpid: int, in_port: int, cookie: int, data: bytes) -> Out:
         self.counters["packet_in"] += 1
         if dpid not in self.installed:
@@ -258,7 +475,15 @@ class Core:
             return Out()
         if cookie == COOKIE_PUNT:
             return self._punted(now, dpid, in_port, eth, data)
+        if cookie == COOKIE_SRCDISC:
+            return self._source_discovery(now, dpid, in_port, eth, data)
         return self._miss(now, dpid, in_port, eth, data)
+
+    def _budget(self, kind: str, dpid: int, rate: float, now: float) -> bool:
+        b = self._budgets.get((kind, dpid))
+        if b is None:
+            b = self._budgets[(kind, dpid)] = TokenBucket(rate)
+        return b.take(now)
 
     def _learn(self, now: float, dpid: int, in_port: int, eth: EthInfo) -> bool:
         src = bytes.fromhex(eth.src.replace(":", ""))
@@ -268,7 +493,9 @@ class Core:
         changed, _old, status = self.hosts.learn(now, eth.src, dpid, in_port)
         h = self.hosts.hosts.get(eth.src)
         if h is not None and eth.ip_src and eth.ip_src not in ("0.0.0.0", "::"):
-            (h.ipv6 if ":" in eth.ip_src else h.ipv4).add(eth.ip_src)
+            ips = h.ipv6 if ":" in eth.ip_src else h.ipv4
+            if len(ips) < 16:
+                ips.add(eth.ip_src)
         if status == "limit":
             self.counters["drop_host_limit"] += 1
         elif changed:
@@ -294,20 +521,122 @@ class Core:
     def _punted(self, now: float, dpid: int, in_port: int, eth: EthInfo, data: bytes) -> Out:
         kind = "igmp" if eth.ip_proto == IPPROTO_IGMP else "pim" if eth.ip_proto == IPPROTO_PIM else "mld"
         self.counters[f"punt_{kind}"] += 1
+        if not self._budget("punt", dpid, self.config.punt_per_second, now):
+            self.members.count_drop("rate_limited")
+            self.counters["drop_punt_rate_limited"] += 1
+            return Out()
+        port_kind = self.topo.port_kind(now, dpid, in_port)
+        if port_kind != "edge":
+            # membership lives on host-facing ports only; a report on a switch port is not state
+            self.counters[f"drop_punt_{port_kind}_port"] += 1
+            return Out()
         out = Out()
-        if self.topo.port_kind(now, dpid, in_port) == "edge" and self._learn(now, dpid, in_port, eth):
+        if self._learn(now, dpid, in_port, eth):
             self._sync(now, [dpid], out)
             self._sync(now, sorted((self.topo.component(dpid) or {dpid}) - {dpid}), out)
+        t0 = time.perf_counter()
+        parsed = packets.parse_frame(data)
+        if isinstance(parsed, Drop):
+            self.members.count_drop(parsed.reason)
+            return out
+        eff = self.members.handle(now, dpid, in_port, parsed.message)
+        self.timings["membership"] += time.perf_counter() - t0
+        groups = self._effects(now, eff, out, data)
+        return self._finish(now, out, set(), groups)
+
+    def _source_discovery(self, now: float, dpid: int, in_port: int, eth: EthInfo, data: bytes) -> Out:
+        self.counters["source_packet_in"] += 1
+        if self.topo.port_kind(now, dpid, in_port) != "edge":
+            self.counters["drop_source_not_edge"] += 1
+            return Out()
+        if not self._budget("src", dpid, self.config.source_discovery_per_second, now):
+            self.counters["drop_source_rate_limited"] += 1
+            return Out()
+        try:
+            src = ipaddress.ip_address(eth.ip_src)
+            grp = ipaddress.ip_address(eth.ip_dst)
+        except (ValueError, TypeError):
+            self.counters["drop_source_bad_ip"] += 1
+            return Out()
+        if not grp.is_multicast or src.is_multicast or src.is_unspecified or (grp.version == 4 and grp in _LL4) or (
+            grp.version == 6 and grp in _LL6
+        ):
+            self.counters["drop_source_bad_ip"] += 1
+            return Out()
+        srcs = self.sources.setdefault(grp, {})
+        known = srcs.get(src)
+        info = SourceInfo(src, dpid, in_port)
+        out = Out()
+        if known == info:
+            # the switch lost (or expired) the entry while we still hold the source: re-send
+            inst = self.installed.get(dpid)
+            route = self.routes.get(grp)
+            if inst is not None and route is not None:
+                for m, prio, _outs, _ in route.entries.get(dpid, ()):
+                    inst.flows.pop((TABLE_MCAST, prio, m), None)
+            self.counters["source_refresh"] += 1
+            dirty = {dpid}
+            groups = set()
+        else:
+            if len(srcs) >= MAX_SOURCES_PER_GROUP and known is None:
+                self.counters["drop_source_limit"] += 1
+                return Out()
+            srcs[src] = info
+            self.counters["source_learned" if known is None else "source_moved"] += 1
+            dirty = set()
+            groups = {grp}
+        self._finish(now, out, dirty, groups)
+        # deliver this first packet along the new tree
+        out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)])
         return out
 
-    # ------------------------------------------------------------------ time
+    # ================================================================== time
     def tick(self, now: float) -> Out:
-        """Periodic: ports that finished settling become edge ports (flooding, learning)."""
-        if self._next_settle is not None and now >= self._next_settle:
-            return self._sync(now, list(self.installed))
-        return Out()
+        """Periodic: ports that settled, membership timers and queries, negative-cache expiry."""
+        groups = set()
+        for key, t in list(self.negative.items()):
+            if now >= t:
+                grp, addr = key
+                del self.negative[key]
+                srcs = self.sources.get(grp)
+                if srcs is not None and addr in srcs:
+                    del srcs[addr]
+                    if not srcs:
+                        del self.sources[grp]
+                    groups.add(grp)
+                    self.counters["source_expired"] += 1
+        settle_due = self._next_settle is not None and now >= self._next_settle
+        nd = self.members.next_deadline()
+        members_due = nd is not None and now >= nd
+        if not (groups or settle_due or members_due):
+            return Out()
+        dirty = set(self.installed) if settle_due else set()
+        return self._finish(now, Out(), dirty, groups)
 
-    # ------------------------------------------------------------------ views (REST, tests)
+    def next_deadline(self) -> float | None:
+        cands = [t for t in (self._next_settle, self.members.next_deadline(), min(self.negative.values(), default=None)) if t is not None]
+        return min(cands) if cands else None
+
+    # ================================================================== views (REST, tests)
+    def all_counters(self) -> dict:
+        c = {f"core.{k}": v for k, v in self.counters.items()}
+        c.update({f"membership.{k}": v for k, v in self.members.counters().items()})
+        return dict(sorted(c.items()))
+
+    def group_view(self, grp) -> dict:
+        route = self.routes.get(grp)
+        members = self.members.groups().get(grp, {})
+        return {
+            "group": str(grp),
+            "mode": route.mode if route else self.tree_config.mode_for(grp)[0],
+            "root": route.root if route else None,
+            "members": [{"dpid": d, "port": p, **i.to_dict()} for (d, p), i in sorted(members.items())],
+            "sources": [{"address": str(s.addr), "dpid": s.dpid, "port": s.port} for s in sorted(self.sources.get(grp, {}).values(), key=lambda s: str(s.addr))],
+            "trees": {
+                str(k): [{"from": [a, ap], "to": [b, bp]} for a, ap, b, bp in edges] for k, edges in (route.trees.items() if route else [])
+            },
+        }
+
     def snapshot(self, now: float) -> dict:
         return {
             "switches": {
@@ -321,3 +650,13 @@ class Core:
             "hosts": [h.to_dict() for h in sorted(self.hosts.hosts.values(), key=lambda h: h.mac)],
             "counters": dict(self.counters),
         }
+
+
+MAX_SOURCES_PER_GROUP = 1024
+_LL4 = ipaddress.ip_network("224.0.0.0/24")
+_LL6 = ipaddress.ip_network("ff02::/16")
+
+
+def _group_key(g):
+    a = ipaddress.ip_address(g)
+    return (a.version, int(a))

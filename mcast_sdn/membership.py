@@ -70,7 +70,7 @@ class Interest:
         return source not in self.sources
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "sources": sorted(str(s) for s in sorted(self.sources))}
+        return {"mode": self.mode, "sources": [str(s) for s in sorted(self.sources)]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ COOKIE_L2 = cookie(3)
 COOKIE_FLOOD = cookie(4)
 COOKIE_MCAST = cookie(5)
 COOKIE_MISS = cookie(6)
+COOKIE_SRCDISC = cookie(7)
 
 COOKIE_NAMES = {
     COOKIE_PUNT: "punt",
@@ -41,6 +42,7 @@ COOKIE_NAMES = {
     COOKIE_FLOOD: "flood",
     COOKIE_MCAST: "mcast",
     COOKIE_MISS: "miss",
+    COOKIE_SRCDISC: "source-discovery",
 }
 
 # ---- tables

@@ -1,0 +1,330 @@
+"""Compile multicast distribution trees into per-switch OpenFlow 1.3 entries.
+
+Pure. Inputs: the switch graph (with ports on its edges), who wants what (the
+membership interest per host port), router ports, and the active sources of each
+group with their attachment point. Output: per switch, the multicast-table flows and
+the ALL groups they point at, as `ofmodel` values.
+
+Per-source trees (`spt`, `steiner`): for each (S,G) a tree rooted at the source's
+switch. At every switch of the tree one flow matches the expected ingress port (RPF
+check: a copy arriving anywhere else matches nothing and is dropped, never
+replicated), the source and the group, and points at a group whose buckets are the
+downstream ports: child tree links plus local ports whose interest admits S
+(IGMPv3/MLDv2 INCLUDE/EXCLUDE honoured per port) plus router ports.
+
+Shared trees (`shared`): one bidirectional tree per group rooted at a rendezvous
+point (configured per range, else the graph centre). At each tree switch, traffic
+entering on tree port p leaves on all other tree ports and on local member ports: no
+per-source state, except override entries at a switch whose local ports filter a
+known source differently.
+
+Groups are shared on a switch by all flows with the same bucket set; ids come from a
+deterministic per-switch allocator (smallest free id), and a changed bucket set
+reuses the flow's old id with OFPGC_MODIFY when nothing else uses it.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import networkx as nx
+
+from mcast_sdn import trees
+from mcast_sdn.ofmodel import (
+    COOKIE_MCAST,
+    TABLE_MCAST,
+    FlowEntry,
+    GroupEntry,
+    Output,
+    SwitchState,
+    ToGroup,
+    match,
+)
+
+PRIO_SG = 300  # (S,G) source-tree entries and shared-tree source overrides
+PRIO_STAR_G = 200  # (*,G) shared-tree entries
+PRIO_NEG = 310  # negative cache (nobody wants it): above everything for that (S,G)
+
+PortKey = tuple[int, int]
+SSM_V4 = ipaddress.ip_network("232.0.0.0/8")
+SSM_V6 = ipaddress.ip_network("ff30::/12")
+
+
+def is_ssm(group) -> bool:
+    g = ipaddress.ip_address(group)
+    return g in (SSM_V4 if g.version == 4 else SSM_V6)
+
+
+@dataclass(frozen=True, slots=True)
+class RangePolicy:
+    """Tree mode (and rendezvous point for shared trees) for a range of groups."""
+
+    prefix: ipaddress.IPv4Network | ipaddress.IPv6Network
+    mode: str  # spt | shared | steiner
+    rp: int | None = None  # dpid of the rendezvous point/core; None = graph centre
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RangePolicy":
+        if not isinstance(d, dict):
+            raise ValueError("tree policy: expected an object")
+        try:
+            prefix = ipaddress.ip_network(d["prefix"], strict=False)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"tree policy: bad prefix {d.get('prefix')!r}") from e
+        if not prefix.is_multicast:
+            raise ValueError(f"tree policy: {prefix} is not a multicast range")
+        mode = d.get("mode", "spt")
+        if mode not in ("spt", "shared", "steiner"):
+            raise ValueError(f"tree policy: unknown mode {mode!r} (spt, shared, steiner)")
+        rp = d.get("rp")
+        if rp is not None and (not isinstance(rp, int) or isinstance(rp, bool) or rp <= 0):
+            raise ValueError("tree policy: rp must be a dpid (positive integer)")
+        if rp is not None and mode != "shared":
+            raise ValueError("tree policy: rp only applies to shared trees")
+        return cls(prefix, mode, rp)
+
+    def to_dict(self) -> dict:
+        return {"prefix": str(self.prefix), "mode": self.mode, "rp": self.rp}
+
+
+@dataclass
+class TreeConfig:
+    """Which tree for which groups. SSM ranges always use source trees (spt)."""
+
+    policies: tuple[RangePolicy, ...] = ()
+    default_mode: str = "spt"
+    negative_cache_seconds: float = 10.0
+
+    def mode_for(self, group) -> tuple[str, int | None]:
+        g = ipaddress.ip_address(group)
+        if is_ssm(g):
+            # SSM has no shared trees by definition (RFC 4607); steiner is allowed per range
+            for p in self.policies:
+                if g.version == p.prefix.version and g in p.prefix and p.mode == "steiner":
+                    return "steiner", None
+            return "spt", None
+        best = None
+        for p in self.policies:
+            if g.version == p.prefix.version and g in p.prefix:
+                if best is None or p.prefix.prefixlen > best.prefix.prefixlen:
+                    best = p
+        if best is None:
+            return self.default_mode, None
+        return best.mode, best.rp
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    addr: object  # IPv4Address | IPv6Address
+    dpid: int
+    port: int
+
+
+@dataclass(slots=True)
+class GroupRoute:
+    """The computed forwarding of one group: entries per switch plus the tree(s) for views."""
+
+    group: object
+    mode: str
+    entries: dict[int, list[tuple[tuple, int, frozenset[int], int]]] = field(default_factory=dict)
+    # ^ dpid -> [(match, priority, out_ports, hard_timeout)]
+    trees: dict[object, list[tuple[int, int, int, int]]] = field(default_factory=dict)
+    # ^ source (or "*") -> edges [(parent dpid, parent port, child dpid, child port)]
+    root: int | None = None
+
+
+def _addr_fields(group, source=None) -> dict:
+    g = ipaddress.ip_address(group)
+    if g.version == 4:
+        d = {"eth_type": 0x0800, "ipv4_dst": str(g)}
+        if source is not None:
+            d["ipv4_src"] = str(source)
+    else:
+        d = {"eth_type": 0x86DD, "ipv6_dst": str(g)}
+        if source is not None:
+            d["ipv6_src"] = str(source)
+    return d
+
+
+def _edge_list(g: nx.Graph, parent: dict) -> list[tuple[int, int, int, int]]:
+    out = []
+    for child, par in parent.items():
+        if par is None:
+            continue
+        ports = g.edges[par, child]["ports"]
+        out.append((par, ports[par], child, ports[child]))
+    return sorted(out)
+
+
+def compute_group(
+    group,
+    graph: nx.Graph,
+    members: dict[PortKey, object],
+    router_ports: Iterable[PortKey],
+    sources: Iterable[SourceInfo],
+    config: TreeConfig,
+    cache: trees.PathCache | None = None,
+    center: int | None = None,
+) -> GroupRoute:
+    """Forwarding of one group. `members`: port -> Interest (with .wants(source))."""
+    mode, rp = config.mode_for(group)
+    route = GroupRoute(group, mode)
+    routers = {rp_ for rp_ in router_ports}
+    srcs = sorted(sources, key=lambda s: (str(s.addr), s.dpid, s.port))
+    if mode == "shared" and srcs or mode == "shared" and members:
+        _shared(route, group, graph, members, routers, srcs, rp, cache, center)
+    else:
+        for s in srcs:
+            _source_tree(route, group, graph, members, routers, s, mode, cache, config)
+    return route
+
+
+def _wanting(members, routers, source) -> set[PortKey]:
+    want = {k for k, interest in members.items() if interest.wants(source)}
+    return want | routers
+
+
+def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cache, config) -> None:
+    want = _wanting(members, routers, s.addr) - {(s.dpid, s.port)}
+    m = match(in_port=s.port, **_addr_fields(group, s.addr))
+    if s.dpid not in graph:
+        return
+    comp = nx.node_connected_component(graph, s.dpid)
+    want = {k for k in want if k[0] in comp}
+    if not want:
+        # negative cache: drop at the first hop, re-evaluated when a member appears
+        route.entries.setdefault(s.dpid, []).append((m, PRIO_NEG, frozenset(), int(config.negative_cache_seconds)))
+        route.trees[s.addr] = []
+        return
+    terminals = sorted({d for d, _ in want} | {s.dpid})
+    if mode == "steiner" and len(terminals) > 2:
+        t = trees.steiner_tree(graph, terminals, root=s.dpid, cache=cache)
+    else:
+        t = trees.spt(graph, s.dpid, terminals, cache=cache)
+    t.add_node(s.dpid)
+    parent = trees.tree_parent_map(t, s.dpid)
+    children: dict[int, list[int]] = {}
+    for c, p in parent.items():
+        if p is not None:
+            children.setdefault(p, []).append(c)
+    local: dict[int, set[int]] = {}
+    for d, p in want:
+        local.setdefault(d, set()).add(p)
+    for node, par in parent.items():
+        in_port = s.port if par is None else graph.edges[node, par]["ports"][node]
+        outs = {graph.edges[node, c]["ports"][node] for c in children.get(node, ())} | local.get(node, set())
+        outs.discard(in_port)
+        mm = m if par is None else match(in_port=in_port, **_addr_fields(group, s.addr))
+        route.entries.setdefault(node, []).append((mm, PRIO_SG, frozenset(outs), 0))
+    route.trees[s.addr] = _edge_list(graph, parent)
+
+
+def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> None:
+    # ports that take every source, and ports with a filter (handled by overrides)
+    wants_all = {k for k, i in members.items() if i.wants(None)} | routers
+    filtered = {k: i for k, i in members.items() if k not in wants_all}
+    src_ports = {(s.dpid, s.port) for s in srcs if s.dpid in graph}
+    member_switches = {d for d, _ in members} | {d for d, _ in routers} | {d for d, _ in src_ports}
+    member_switches &= set(graph.nodes)
+    if not member_switches:
+        return
+    root = rp if rp is not None and rp in graph else center
+    if root is None or root not in graph:
+        root = trees.choose_center(graph, cache=cache)
+    comp = nx.node_connected_component(graph, root)
+    terminals = sorted(member_switches & comp)
+    t = trees.shared_tree(graph, root, terminals, cache=cache)
+    t.add_node(root)
+    route.root = root
+    parent = trees.tree_parent_map(t, root)
+    route.trees["*"] = _edge_list(graph, parent)
+    tree_ports: dict[int, set[int]] = {n: set() for n in parent}
+    for c, p in parent.items():
+        if p is not None:
+            ports = graph.edges[p, c]["ports"]
+            tree_ports[p].add(ports[p])
+            tree_ports[c].add(ports[c])
+    for node in parent:
+        local_all = {p for d, p in wants_all if d == node}
+        local_filtered = {p: i for (d, p), i in filtered.items() if d == node}
+        sources_here = {p for d, p in src_ports if d == node}
+        ingress = tree_ports[node] | sources_here
+        for q in sorted(ingress):
+            outs = (tree_ports[node] | local_all) - {q}
+            route.entries.setdefault(node, []).append((match(in_port=q, **_addr_fields(group)), PRIO_STAR_G, frozenset(outs), 0))
+            # per-source overrides where a local port filters sources
+            if local_filtered:
+                for s in srcs:
+                    extra = {p for p, i in local_filtered.items() if i.wants(s.addr)} - {q}
+                    if extra:
+                        route.entries[node].append(
+                            (match(in_port=q, **_addr_fields(group, s.addr)), PRIO_SG, frozenset(outs | extra), 0)
+                        )
+
+
+class GroupAllocator:
+    """Per-switch group ids keyed by bucket set: deterministic, smallest free id first."""
+
+    def __init__(self) -> None:
+        self.by_ports: dict[frozenset[int], int] = {}
+
+    def assign(self, needed: dict[frozenset[int], list[tuple]], previous: dict[tuple, int]) -> dict[frozenset[int], int]:
+        """Ids for the needed bucket sets.
+
+        `needed`: bucket set -> flow keys using it; `previous`: flow key -> group id it
+        used before. A set that had an id keeps it; a new set takes over the old id of
+        one of its flows when no needed set keeps that id (GroupModify), else the
+        smallest free id.
+        """
+        old = self.by_ports
+        new: dict[frozenset[int], int] = {}
+        for ports in needed:
+            if ports in old:
+                new[ports] = old[ports]
+        used = set(new.values())
+        free_old = {gid for ports, gid in old.items() if ports not in new}
+        pending = [p for p in needed if p not in new]
+        pending.sort(key=lambda p: tuple(sorted(p)))
+        for ports in pending:
+            gid = None
+            for key in needed[ports]:
+                cand = previous.get(key)
+                if cand is not None and cand in free_old and cand not in used:
+                    gid = cand
+                    break
+            if gid is None:
+                gid = 1
+                while gid in used or gid in free_old and gid in old.values():
+                    gid += 1
+            used.add(gid)
+            free_old.discard(gid)
+            new[ports] = gid
+        self.by_ports = new
+        return new
+
+
+def compile_switch(entries: list[tuple[tuple, int, frozenset[int], int]], alloc: GroupAllocator, installed: SwitchState | None) -> tuple[list[FlowEntry], list[GroupEntry]]:
+    """Turn one switch's (match, priority, outs, hard_timeout) specs into flows and groups."""
+    needed: dict[frozenset[int], list[tuple]] = {}
+    keys = []
+    for m, prio, outs, hard in entries:
+        key = (TABLE_MCAST, prio, m)
+        keys.append(key)
+        if outs:
+            needed.setdefault(outs, []).append(key)
+    previous: dict[tuple, int] = {}
+    if installed is not None:
+        for key in keys:
+            f = installed.flows.get(key)
+            if f is not None:
+                for a in f.actions:
+                    if isinstance(a, ToGroup):
+                        previous[key] = a.group_id
+    ids = alloc.assign(needed, previous)
+    flows = []
+    for (m, prio, outs, hard) in entries:
+        actions = (ToGroup(ids[outs]),) if outs else ()
+        flows.append(FlowEntry(TABLE_MCAST, prio, m, actions, cookie=COOKIE_MCAST, hard_timeout=hard))
+    groups = [GroupEntry(gid, tuple((Output(p),) for p in sorted(ports))) for ports, gid in ids.items()]
+    return flows, groups
