@@ -222,7 +222,7 @@ def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cac
 
 def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> None:
     # ports that take every source, and ports with a filter (handled by overrides)
-    wants_all = {k for k, i in members.items() if i.wants(None)} | routers
+    wants_all = {k for k, i in members.items() if _takes_every_source(i)} | routers
     filtered = {k: i for k, i in members.items() if k not in wants_all}
     src_ports = {(s.dpid, s.port) for s in srcs if s.dpid in graph}
     member_switches = {d for d, _ in members} | {d for d, _ in routers} | {d for d, _ in src_ports}
@@ -263,6 +263,11 @@ def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> N
                         )
 
 
+def _takes_every_source(interest) -> bool:
+    """EXCLUDE{} (an ASM join): every source is wanted, so no per-source override is needed."""
+    return str(getattr(interest.mode, "value", interest.mode)) == "exclude" and not interest.sources
+
+
 class GroupAllocator:
     """Per-switch group ids keyed by bucket set: deterministic, smallest free id first."""
 
@@ -295,7 +300,7 @@ class GroupAllocator:
                     break
             if gid is None:
                 gid = 1
-                while gid in used or gid in free_old and gid in old.values():
+                while gid in used or gid in free_old:
                     gid += 1
             used.add(gid)
             free_old.discard(gid)

@@ -116,13 +116,15 @@ class _Adjacency(dict):
     ``(distance, node)`` order and every other choice sorts.
     """
 
-    __slots__ = ("_gadj", "_weight", "_wf")
+    __slots__ = ("_gadj", "_weight", "_wf", "by_weight")
 
     def __init__(self, G, weight: Weight):
         super().__init__()
         self._gadj = G._adj
         self._weight = weight
         self._wf = None if isinstance(weight, str) else _weight_function(weight)
+        #: ``node -> [(weight, nbr), ...]`` sorted, for searches with a bound.
+        self.by_weight = _ByWeight(self)
 
     def __missing__(self, u):
         out = {}
@@ -142,6 +144,21 @@ class _Adjacency(dict):
                 if w < 0:
                     raise ValueError(f"negative weight {w!r} on edge ({u!r}, {v!r})")
                 out[v] = w
+        self[u] = out
+        return out
+
+
+class _ByWeight(dict):
+    """``node -> [(weight, nbr), ...]`` in increasing order, built lazily."""
+
+    __slots__ = ("_adj",)
+
+    def __init__(self, adj):
+        super().__init__()
+        self._adj = adj
+
+    def __missing__(self, u):
+        out = sorted([(w, v) for v, w in self._adj[u].items()])
         self[u] = out
         return out
 
@@ -914,21 +931,36 @@ def _voronoi_bounds(adj: _Adjacency, tadj, terms, paths) -> List[float]:
         else:
             stack.pop()
             tout[u] = clock
-    # Voronoi regions of the tree nodes, within radius maxc.
+    # Voronoi regions of the tree nodes within radius maxc; an edge is looked
+    # at when its second end is settled, both labels being final by then.
     dist = dict.fromkeys(tadj, 0)
     base = {x: x for x in tadj}
+    done = set()
     heap = [(0, x, x) for x in tadj]
     heapq.heapify(heap)
-    settled = []
+    pairs = {}
     pop, push = _heappop, _heappush
     while heap:
         d, u, b = pop(heap)
-        if d > dist[u]:
+        if u in done:
             continue
-        settled.append(u)
+        done.add(u)
+        tnb = tadj.get(u)
         for v, w in adj[u].items():
             nd = d + w
             if nd >= maxc:
+                continue
+            if v in done:
+                bv = base[v]
+                if bv == b or (tnb is not None and v in tnb):
+                    continue
+                c = nd + dist[v]
+                if c >= maxc:
+                    continue
+                key = (b, bv) if b < bv else (bv, b)
+                old = pairs.get(key)
+                if old is None or c < old:
+                    pairs[key] = c
                 continue
             dv = dist.get(v)
             if dv is None or nd < dv:
@@ -936,44 +968,35 @@ def _voronoi_bounds(adj: _Adjacency, tadj, terms, paths) -> List[float]:
                 base[v] = b
                 push(heap, (nd, v, b))
     bound = [_INF] * npaths
-    for x in settled:
-        dx = dist[x]
-        bx = base[x]
-        tnb = tadj.get(x)
-        for y, w in adj[x].items():
-            by = base.get(y)
-            if by is None or not (bx < by):
-                continue
-            c = dx + w + dist[y]
-            if c >= maxc or (tnb is not None and y in tnb):
-                continue
-            px = inner_of.get(bx)
-            py = inner_of.get(by)
-            if px is not None and px == py:
-                continue
-            rx = bx if px is None else child[px]
-            ry = by if py is None else child[py]
-            if px is None:
-                ux = bx
-            else:
-                cx = child[px]
-                ux = cx if tin[cx] <= tin[ry] <= tout[cx] else kparent[cx]
-            if py is None:
-                uy = by
-            else:
-                cy = child[py]
-                uy = cy if tin[cy] <= tin[rx] <= tout[cy] else kparent[cy]
-            while ux != uy:
-                if depth[ux] < depth[uy]:
-                    ux, uy = uy, ux
-                i = ppath[ux]
-                if c < bound[i]:
-                    bound[i] = c
-                ux = kparent[ux]
+    for (bx, by), c in pairs.items():
+        px = inner_of.get(bx)
+        py = inner_of.get(by)
+        if px is not None and px == py:
+            continue
+        rx = bx if px is None else child[px]
+        ry = by if py is None else child[py]
+        if px is None:
+            ux = bx
+        else:
+            cx = child[px]
+            ux = cx if tin[cx] <= tin[ry] <= tout[cx] else kparent[cx]
+        if py is None:
+            uy = by
+        else:
+            cy = child[py]
+            uy = cy if tin[cy] <= tin[rx] <= tout[cy] else kparent[cy]
+        while ux != uy:
+            if depth[ux] < depth[uy]:
+                ux, uy = uy, ux
+            i = ppath[ux]
+            if c < bound[i]:
+                bound[i] = c
+            ux = kparent[ux]
     return bound
 
 
 def _key_path_exchange(adj: _Adjacency, tadj, terms, max_rounds: int = 8) -> bool:
+    max_rounds = MAX_ROUNDS
     """Key-path exchange until stable; candidates come from :func:`_voronoi_bounds`."""
     changed = False
     for _ in range(max_rounds):
@@ -998,10 +1021,154 @@ def _key_path_exchange(adj: _Adjacency, tadj, terms, max_rounds: int = 8) -> boo
     return changed
 
 
+LS_MODE = "voronoi"
+MAX_ROUNDS = 8
+RADIUS = 1.0
+
+
+def _exact_exchange_all(adj, tadj, terms, max_rounds=8):
+    changed = False
+    for _ in range(max_rounds):
+        improved = False
+        paths = _key_paths(tadj, terms)
+        paths.sort(key=lambda p: -p[0])
+        for cost, path in paths:
+            if improved and not _is_segment(tadj, terms, path):
+                continue
+            if _exchange(adj, tadj, terms, path, cost):
+                improved = True
+        if not improved:
+            break
+        changed = True
+    return changed
+
+
+def _orient(tadj, root):
+    """Preorder list, preorder index, subtree sizes and parents of the tree."""
+    order = []
+    parent = {root: None}
+    stack = [root]
+    while stack:
+        u = stack.pop()
+        order.append(u)
+        pu = parent[u]
+        for v in tadj[u]:
+            if v != pu:
+                parent[v] = u
+                stack.append(v)
+    tin = {v: i for i, v in enumerate(order)}
+    size = dict.fromkeys(order, 1)
+    for v in reversed(order):
+        pv = parent[v]
+        if pv is not None:
+            size[pv] += size[v]
+    return order, tin, size, parent
+
+
+def _exchange_oriented(adj, tadj, terms, path, cost, orient) -> bool:
+    order, tin, size, parent = orient
+    if parent.get(path[0]) == path[1]:
+        low = path[0]          # subtree(low) is the side below the path
+        top = path[-2]         # subtree(top) = below side + inner nodes
+    else:
+        low = path[-1]
+        top = path[1]
+    inner = path[1:-1]
+    lo, hi = tin[low], tin[low] + size[low]
+    tlo, thi = tin[top], tin[top] + size[top]
+    n = len(order)
+    below = hi - lo
+    above = n - (thi - tlo)
+    if below <= above:
+        src = order[lo:hi]
+
+        def other(u):
+            return u in tin and not (tlo <= tin[u] < thi)
+    else:
+        src = order[:tlo] + order[thi:]
+
+        def other(u):
+            t = tin.get(u)
+            return t is not None and lo <= t < hi
+    tol = 1e-9 * max(1.0, abs(cost))
+    limit = cost - tol
+    dist = dict.fromkeys(src, 0)
+    pred = {}
+    sadj = adj.by_weight
+    heap = [(0, x) for x in src if sadj[x] and sadj[x][0][0] < limit]
+    heapq.heapify(heap)
+    pop, push = _heappop, _heappush
+    hit = None
+    while heap:
+        d, u = pop(heap)
+        if d > dist[u]:
+            continue
+        if d > 0 and other(u):
+            hit = u
+            break
+        room = limit - d
+        for w, v in sadj[u]:
+            if w >= room:
+                break
+            nd = d + w
+            dv = dist.get(v)
+            if dv is None or nd < dv:
+                dist[v] = nd
+                pred[v] = u
+                push(heap, (nd, v))
+    if hit is None:
+        return False
+    for j in range(len(path) - 1):
+        u, v = path[j], path[j + 1]
+        del tadj[u][v]
+        del tadj[v][u]
+    for x in inner:
+        del tadj[x]
+    x = hit
+    while x not in dist or dist[x] != 0:
+        p = pred[x]
+        _add_edge(tadj, x, p, adj[x][p])
+        x = p
+    _prune_leaves(tadj, terms)
+    return True
+
+
+def _oriented_exchange_all(adj, tadj, terms, max_rounds=8):
+    changed = False
+    failed = set()
+    root = min(t for t in terms if t in tadj)
+    for _ in range(max_rounds):
+        improved = False
+        paths = _key_paths(tadj, terms)
+        paths.sort(key=lambda p: -p[0])
+        orient = _orient(tadj, root)
+        for cost, path in paths:
+            key = tuple(path)
+            if SKIP_FAILED and key in failed:
+                continue
+            if improved and not _is_segment(tadj, terms, path):
+                continue
+            if _exchange_oriented(adj, tadj, terms, path, cost, orient):
+                improved = True
+                orient = _orient(tadj, root)
+            else:
+                failed.add(key)
+        if not improved:
+            break
+        changed = True
+    return changed
+
+
+SKIP_FAILED = False
+
+
 def _local_search(adj: _Adjacency, tadj, terms):
     tadj = _mst_prune(adj, tadj, terms)
+    if LS_MODE == "mst":
+        return tadj
+    f = {"voronoi": _key_path_exchange, "exact": _exact_exchange_all, "oriented": _oriented_exchange_all}[LS_MODE]
     for _ in range(8):
-        if not _key_path_exchange(adj, tadj, terms):
+        if not f(adj, tadj, terms):
             break
         tadj = _mst_prune(adj, tadj, terms)
     return tadj
@@ -1028,7 +1195,7 @@ def _steiner_sph(adj: _Adjacency, terms: FrozenSet[Node], *, starts: Optional[in
         if res is None:
             continue
         tadj = res[0]
-        if improve:
+        if improve and k > 2:
             tadj = _local_search(adj, tadj, terms)
         c = _tree_cost(tadj)
         if c < best_cost:
