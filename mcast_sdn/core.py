@@ -18,6 +18,7 @@ import time
 from mcast_sdn import forwarding, packets, trees, unicast
 from mcast_sdn.config import MembershipConfig
 from mcast_sdn.forwarding import GroupAllocator, GroupRoute, SourceInfo, TreeConfig
+from mcast_sdn.membership import Interest
 from mcast_sdn.membership_manager import Effects, MembershipManager
 from mcast_sdn.messages import Drop, Leave, Report
 from mcast_sdn.ofmodel import (
@@ -225,6 +226,8 @@ class Core:
         self._center: int | None = None
         self._budgets: dict[tuple[str, int], TokenBucket] = {}
         self.timings: Counter[str] = Counter()  # cumulative seconds per phase (profiling aid)
+        # static joins (operators, REST): (dpid, port, group) -> frozenset of sources, or None for (*,G)
+        self.static_joins: dict[tuple, frozenset | None] = {}
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
@@ -347,6 +350,8 @@ class Core:
         g = self.topo.graph()
         cache = self._path_cache()
         members = self.members.groups()
+        if self.static_joins:
+            members = self._with_static(members, groups)
         dirty: set[int] = set()
         for grp in groups:
             old = self.route_switches.get(grp, set())
@@ -388,6 +393,58 @@ class Core:
             dirty |= old | new
         self.timings["trees"] += time.perf_counter() - t0
         return dirty
+
+    def _with_static(self, members: dict, groups) -> dict:
+        """Membership interest merged with static joins (union of what each port wants)."""
+        merged = {g: dict(p) for g, p in members.items() if g in groups}
+        for (d, p, g), srcs in self.static_joins.items():
+            if g not in groups:
+                continue
+            static = Interest("exclude", frozenset()) if srcs is None else Interest("include", srcs)
+            ports = merged.setdefault(g, {})
+            ports[(d, p)] = merge_interest(ports.get((d, p)), static)
+        return merged
+
+    # ================================================================== operator writes
+    def static_join(self, now: float, dpid: int, port: int, group, source=None) -> Out:
+        """Port (dpid, port) receives (source, group), or (*, group) when source is None."""
+        grp = ipaddress.ip_address(group)
+        key = (dpid, port, grp)
+        cur = self.static_joins.get(key, frozenset()) if key in self.static_joins else frozenset()
+        if source is None:
+            self.static_joins[key] = None
+        elif key in self.static_joins and self.static_joins[key] is None:
+            pass  # (*,G) already covers every source
+        else:
+            self.static_joins[key] = frozenset(cur | {ipaddress.ip_address(source)})
+        self.counters["static_join"] += 1
+        return self._finish(now, Out(), set(), {grp})
+
+    def static_leave(self, now: float, dpid: int, port: int, group, source=None) -> tuple[bool, Out]:
+        """Undo a static join; returns (found, changes)."""
+        grp = ipaddress.ip_address(group)
+        key = (dpid, port, grp)
+        if key not in self.static_joins:
+            return False, Out()
+        cur = self.static_joins[key]
+        if source is None:
+            del self.static_joins[key]
+        else:
+            s = ipaddress.ip_address(source)
+            if cur is None or s not in cur:
+                return False, Out()
+            rest = cur - {s}
+            if rest:
+                self.static_joins[key] = rest
+            else:
+                del self.static_joins[key]
+        self.counters["static_leave"] += 1
+        return True, self._finish(now, Out(), set(), {grp})
+
+    def set_tree_config(self, now: float, tree_config: TreeConfig) -> Out:
+        """Replace tree modes/RPs per range; every group is recomputed (make-before-break)."""
+        self.tree_config = tree_config
+        return self._finish(now, Out(), set(), set(self.routes) | set(self.sources) | set(self.members.groups()))
 
     @staticmethod
     def _has_local_receivers(route: GroupRoute, addr) -> bool:
@@ -626,11 +683,13 @@ class Core:
     def group_view(self, grp) -> dict:
         route = self.routes.get(grp)
         members = self.members.groups().get(grp, {})
+        if self.static_joins:
+            members = self._with_static({grp: members}, {grp}).get(grp, {})
         return {
             "group": str(grp),
             "mode": route.mode if route else self.tree_config.mode_for(grp)[0],
             "root": route.root if route else None,
-            "members": [{"dpid": d, "port": p, **i.to_dict()} for (d, p), i in sorted(members.items())],
+            "members": [{"dpid": d, "port": p, **i.to_dict(), "static": (d, p, grp) in self.static_joins} for (d, p), i in sorted(members.items())],
             "sources": [{"address": str(s.addr), "dpid": s.dpid, "port": s.port} for s in sorted(self.sources.get(grp, {}).values(), key=lambda s: str(s.addr))],
             "trees": {
                 str(k): [{"from": [a, ap], "to": [b, bp]} for a, ap, b, bp in edges] for k, edges in (route.trees.items() if route else [])
@@ -653,6 +712,22 @@ class Core:
 
 
 MAX_SOURCES_PER_GROUP = 1024
+
+
+def merge_interest(a: Interest | None, b: Interest | None) -> Interest | None:
+    """Union of two interests (RFC 4541 §2.1.2 item 7: forward what either wants)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    ex_a, ex_b = a.mode == "exclude", b.mode == "exclude"
+    if ex_a and ex_b:
+        return Interest("exclude", a.sources & b.sources)
+    if ex_a:
+        return Interest("exclude", a.sources - b.sources)
+    if ex_b:
+        return Interest("exclude", b.sources - a.sources)
+    return Interest("include", a.sources | b.sources)
 _LL4 = ipaddress.ip_network("224.0.0.0/24")
 _LL6 = ipaddress.ip_network("ff02::/16")
 

@@ -82,6 +82,8 @@ class Scenario:
             assert diff(core.desired(self.now, d), inst) == [], f"switch {d} not converged"
         net = FakeNetwork(core.installed, core.topo.link_ports())
         members = core.members.groups()
+        if core.static_joins:  # static joins are interest too
+            members = core._with_static(members, set(members) | {k[2] for k in core.static_joins})
         host_ports = {(spec.dpid(h.switch), h.port) for h in spec.hosts}
         for group, senders in self.sources.items():
             g = ipaddress.ip_address(group)
@@ -234,3 +236,35 @@ def test_groups_shared_by_bucket_set_and_modified_in_place():
     mc = [f for f in inst.flows.values() if f.table == 2 and f.priority == 300]
     assert len(mc) == 3 and len({f.actions for f in mc}) == 1, "same buckets -> one shared group"
     assert len(inst.groups) == 1
+
+
+def test_static_join_and_leave_drive_delivery():
+    spec = topofile.linear(3)
+    sc = Scenario(spec, "spt", 0)
+    h1, h2, h3 = spec.hosts
+    sc.core.static_join(sc.now, 3, h3.port, "239.6.6.6")
+    sc.send_first_packet(h1, "239.6.6.6")
+    sc.check()
+    net = FakeNetwork(sc.core.installed, sc.core.topo.link_ports())
+    pkt = {"eth_src": h1.mac, "eth_dst": "01:00:5e:06:06:06", "eth_type": 0x0800, "ipv4_src": "10.0.0.1", "ipv4_dst": "239.6.6.6"}
+    assert net.inject(1, h1.port, pkt).delivered == {(3, h3.port): 1}
+    # (S,G) static join of another port, then undo the (*,G) one
+    sc.core.static_join(sc.now, 2, h2.port, "239.6.6.6", "10.0.0.1")
+    found, _ = sc.core.static_leave(sc.now, 3, h3.port, "239.6.6.6")
+    assert found
+    assert net.inject(1, h1.port, pkt).delivered == {(2, h2.port): 1}
+    found, out = sc.core.static_leave(sc.now, 3, h3.port, "239.6.6.6")
+    assert not found and not out
+
+
+def test_merge_interest_is_a_union():
+    from mcast_sdn.core import merge_interest
+    from mcast_sdn.membership import Interest
+
+    a, b, c = (ipaddress.ip_address(x) for x in ("10.0.0.1", "10.0.0.2", "10.0.0.3"))
+    inc = lambda *s: Interest("include", frozenset(s))
+    exc = lambda *s: Interest("exclude", frozenset(s))
+    for x, y in [(inc(a), inc(b)), (exc(a, b), exc(b, c)), (exc(a, b), inc(a)), (inc(c), exc(c, b)), (None, inc(a))]:
+        m = merge_interest(x, y)
+        for s in (a, b, c):
+            assert m.wants(s) == ((x is not None and x.wants(s)) or (y is not None and y.wants(s)))
