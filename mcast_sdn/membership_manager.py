@@ -208,6 +208,10 @@ class MembershipManager:
         """group -> {(dpid, port): Interest} for every group some port is interested in."""
         return {g: dict(ports) for g, ports in self._by_group.items()}
 
+    def group_members(self, group: IPAddress) -> dict[PortKey, Interest]:
+        """{(dpid, port): Interest} of one group (a copy; O(members of that group))."""
+        return dict(self._by_group.get(group, {}))
+
     def ports_for(self, group: IPAddress, source: IPAddress | None = None) -> set[PortKey]:
         """Ports that want traffic from `source` to `group` (source None: any source at all)."""
         return {k for k, i in self._by_group.get(group, {}).items() if i.wants(source)}
