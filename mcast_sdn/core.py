@@ -17,7 +17,7 @@ import time
 
 from mcast_sdn import forwarding, packets, trees, unicast
 from mcast_sdn.config import MembershipConfig
-from mcast_sdn.forwarding import GroupAllocator, GroupRoute, SourceInfo, TreeConfig
+from mcast_sdn.forwarding import GroupRoute, McastTable, SourceInfo, TreeConfig
 from mcast_sdn.membership import Interest
 from mcast_sdn.membership_manager import Effects, MembershipManager
 from mcast_sdn.messages import Drop, Leave, Report
@@ -42,6 +42,7 @@ from mcast_sdn.ofmodel import (
     ToController,
     apply,
     diff,
+    diff_subset,
     match,
 )
 from mcast_sdn.topology import Topology
@@ -219,8 +220,10 @@ class Core:
         self.routes: dict[object, GroupRoute] = {}
         self.route_switches: dict[object, set[int]] = {}
         self.by_switch: dict[int, set] = {}
-        self.allocs: dict[int, GroupAllocator] = {}
+        self.mtables: dict[int, McastTable] = {}
+        self._base: dict[int, tuple[tuple, dict]] = {}  # dpid -> (cache key, non-multicast-tree flows)
         self._member_ports: set[tuple[int, int]] = set()
+        self._ports_dirty = True
         self._cache: trees.PathCache | None = None
         self._cache_version = -1
         self._center: int | None = None
@@ -231,45 +234,61 @@ class Core:
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
-        st = SwitchState()
-        for f in punt_flows():
-            st.flows[f.key] = f
-        for f in classify_flows():
-            st.flows[f.key] = f
-        flows, groups = self._mcast_state(dpid)
-        for f in flows:
-            st.flows[f.key] = f
-        for g in groups:
-            st.groups[g.group_id] = g
-        for f in unicast.desired_flows(self.topo, self.hosts, now, dpid):
-            st.flows[f.key] = f
+        st = SwitchState(dict(self._base_flows(now, dpid)))
+        mt = self.mtables.get(dpid)
+        if mt is not None:
+            st.flows.update(mt.flows)
+            st.groups.update(mt.groups)
         return st
 
-    def _mcast_state(self, dpid: int):
-        entries = []
-        for g in sorted(self.by_switch.get(dpid, ()), key=_group_key):
-            entries.extend(self.routes[g].entries.get(dpid, ()))
-        alloc = self.allocs.setdefault(dpid, GroupAllocator())
-        flows, groups = forwarding.compile_switch(entries, alloc, self.installed.get(dpid))
+    def _base_flows(self, now: float, dpid: int) -> dict:
+        """Everything but the multicast trees, cached until topology or hosts change."""
+        edge = tuple(self.topo.edge_ports(now, dpid))
+        key = (self.topo.version, self.hosts.version, edge)
+        cached = self._base.get(dpid)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        flows: dict = {}
+        for f in punt_flows():
+            flows[f.key] = f
+        for f in classify_flows():
+            flows[f.key] = f
         # unknown (S,G) from a host port: to the controller (source discovery);
         # from another switch: drop (RPF failure or a tree being changed)
-        flows.append(FlowEntry(TABLE_MCAST, 0, match(), (ToController(),), cookie=COOKIE_SRCDISC))
+        f = FlowEntry(TABLE_MCAST, 0, match(), (ToController(),), cookie=COOKIE_SRCDISC)
+        flows[f.key] = f
         lp = self.topo.link_ports()
         for p, info in self.topo.switches.get(dpid, {}).items():
             if info.up and (dpid, p) in lp:
-                flows.append(FlowEntry(TABLE_MCAST, 1, match(in_port=p), (), cookie=COOKIE_MCAST))
-        return flows, groups
+                f = FlowEntry(TABLE_MCAST, 1, match(in_port=p), (), cookie=COOKIE_MCAST)
+                flows[f.key] = f
+        for f in unicast.desired_flows(self.topo, self.hosts, now, dpid):
+            flows[f.key] = f
+        self._base[dpid] = (key, flows)
+        return flows
 
-    def _sync(self, now: float, dpids, out: Out | None = None) -> Out:
+    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None) -> Out:
+        """Diff and apply: whole switches in `dpids`, only the listed keys for `mc`."""
         out = out if out is not None else Out()
         t0 = time.perf_counter()
-        for dpid in sorted(dpids, key=self._downstream_first):
+        mc = mc or {}
+        full = set(dpids)
+        for dpid in sorted(full | set(mc), key=self._downstream_first):
             inst = self.installed.get(dpid)
             if inst is None:
                 continue
-            changes = diff(self.desired(now, dpid), inst)
+            if dpid in full:
+                changes = diff(self.desired(now, dpid), inst)
+            else:
+                keys, gids = mc[dpid]
+                mt = self.mtables[dpid]
+                changes = diff_subset(SwitchState(mt.flows, mt.groups), inst, keys, gids)
             apply(inst, changes)
             out.add(dpid, changes)
+        for dpid in full | set(mc):
+            mt = self.mtables.get(dpid)
+            if mt is not None:
+                mt.commit()
         self._next_settle = self.topo.next_settle_deadline(now)
         self.timings["sync"] += time.perf_counter() - t0
         return out
@@ -282,15 +301,18 @@ class Core:
     # ================================================================== orchestration
     def _finish(self, now: float, out: Out, dirty: set[int], groups: set, topo_changed: bool = False) -> Out:
         """Common tail of every entry point: member ports, trees, then switch diffs."""
-        eff = self._reconcile_member_ports(now)
+        if topo_changed:
+            self._ports_dirty = True
+        eff = self._reconcile_member_ports(now) if self._ports_dirty else Effects()
         eff.extend(self.members.tick(now))
         groups = set(groups) | self._effects(now, eff, out)
         if topo_changed:
             groups |= set(self.routes) | set(self.sources) | set(self.members.groups())
-        dirty = set(dirty) | self._recompute(now, groups)
-        return self._sync(now, dirty, out)
+        mc = self._recompute(now, groups)
+        return self._sync(now, dirty, out, mc)
 
     def _reconcile_member_ports(self, now: float) -> Effects:
+        self._ports_dirty = False
         eff = Effects()
         edge = set()
         for d in self.installed:
@@ -342,24 +364,22 @@ class Core:
             self._center = None
         return self._cache
 
-    def _recompute(self, now: float, groups) -> set[int]:
-        """Recompute the routes of `groups`; return the switches whose entries may change."""
+    def _recompute(self, now: float, groups) -> dict[int, tuple[set, set]]:
+        """Recompute the routes of `groups`; return per switch the changed flow keys and group ids."""
+        changed: dict[int, tuple[set, set]] = {}
         if not groups:
-            return set()
+            return changed
         t0 = time.perf_counter()
         g = self.topo.graph()
         cache = self._path_cache()
-        members = self.members.groups()
-        if self.static_joins:
-            members = self._with_static(members, groups)
-        dirty: set[int] = set()
         for grp in groups:
             old = self.route_switches.get(grp, set())
             srcs = list(self.sources.get(grp, {}).values())
-            mem = members.get(grp, {})
-            if not srcs and not mem:
-                route = None
-            else:
+            mem = self.members.group_members(grp)
+            if self.static_joins:
+                mem = self._with_static({grp: mem}, {grp}).get(grp, {})
+            route = None
+            if srcs or mem:
                 family = 4 if ipaddress.ip_address(grp).version == 4 else 6
                 routers = self.members.router_ports(family)
                 mode, _ = self.tree_config.mode_for(grp)
@@ -373,8 +393,16 @@ class Core:
                 except Exception as e:  # never let one group break the controller
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1
-                    route = None
             new = set(route.entries) if route is not None else set()
+            for d in old | new:
+                mt = self.mtables.get(d)
+                if mt is None:
+                    continue
+                keys, gids = mt.set_group(grp, route.entries.get(d, ()) if route is not None else ())
+                if keys or gids:
+                    ck, cg = changed.setdefault(d, (set(), set()))
+                    ck |= keys
+                    cg |= gids
             for d in old - new:
                 self.by_switch.get(d, set()).discard(grp)
             for d in new:
@@ -390,9 +418,8 @@ class Core:
                         self.negative.setdefault((grp, addr), now + self.tree_config.negative_cache_seconds)
                     else:
                         self.negative.pop((grp, addr), None)
-            dirty |= old | new
         self.timings["trees"] += time.perf_counter() - t0
-        return dirty
+        return changed
 
     def _with_static(self, members: dict, groups) -> dict:
         """Membership interest merged with static joins (union of what each port wants)."""
@@ -460,7 +487,10 @@ class Core:
         self.counters["switch_enter"] += 1
         self.topo.add_switch(now, dpid, ports)
         self.installed[dpid] = SwitchState()
-        self.allocs[dpid] = GroupAllocator()
+        self.mtables[dpid] = McastTable()
+        self._base.pop(dpid, None)
+        for grp, sw in self.route_switches.items():
+            sw.discard(dpid)  # its entries must be re-made for the new (empty) table
         out = Out()
         out.add(dpid, [DeleteAllOurs()])
         return self._finish(now, out, set(self.installed), set(), topo_changed=True)
@@ -468,7 +498,8 @@ class Core:
     def switch_leave(self, now: float, dpid: int) -> Out:
         self.counters["switch_leave"] += 1
         self.installed.pop(dpid, None)
-        self.allocs.pop(dpid, None)
+        self.mtables.pop(dpid, None)
+        self._base.pop(dpid, None)
         self.topo.remove_switch(dpid)
         self.hosts.forget_switch(dpid)
         out = Out()
@@ -628,21 +659,25 @@ class Core:
             # the switch lost (or expired) the entry while we still hold the source: re-send
             inst = self.installed.get(dpid)
             route = self.routes.get(grp)
+            keys = set()
             if inst is not None and route is not None:
                 for m, prio, _outs, _ in route.entries.get(dpid, ()):
-                    inst.flows.pop((TABLE_MCAST, prio, m), None)
+                    key = (TABLE_MCAST, prio, m)
+                    if inst.flows.pop(key, None) is not None:
+                        keys.add(key)
             self.counters["source_refresh"] += 1
-            dirty = {dpid}
-            groups = set()
+            self._finish(now, out, set(), set())
+            self._sync(now, set(), out, {dpid: (keys, set())})
+            out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)])
+            return out
         else:
             if len(srcs) >= MAX_SOURCES_PER_GROUP and known is None:
                 self.counters["drop_source_limit"] += 1
                 return Out()
             srcs[src] = info
             self.counters["source_learned" if known is None else "source_moved"] += 1
-            dirty = set()
             groups = {grp}
-        self._finish(now, out, dirty, groups)
+        self._finish(now, out, set(), groups)
         # deliver this first packet along the new tree
         out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)])
         return out
@@ -667,6 +702,8 @@ class Core:
         members_due = nd is not None and now >= nd
         if not (groups or settle_due or members_due):
             return Out()
+        if settle_due:
+            self._ports_dirty = True
         dirty = set(self.installed) if settle_due else set()
         return self._finish(now, Out(), dirty, groups)
 

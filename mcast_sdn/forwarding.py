@@ -24,7 +24,9 @@ reuses the flow's old id with OFPGC_MODIFY when nothing else uses it.
 """
 from __future__ import annotations
 
+import heapq
 import ipaddress
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -333,3 +335,104 @@ def compile_switch(entries: list[tuple[tuple, int, frozenset[int], int]], alloc:
         flows.append(FlowEntry(TABLE_MCAST, prio, m, actions, cookie=COOKIE_MCAST, hard_timeout=hard))
     groups = [GroupEntry(gid, tuple((Output(p),) for p in sorted(ports))) for ports, gid in ids.items()]
     return flows, groups
+
+
+class McastTable:
+    """One switch's multicast table, maintained incrementally group by group.
+
+    `set_group(group, entries)` replaces the entries one group contributes to this
+    switch and returns the flow keys and group ids whose desired value changed, so the
+    core diffs only those (O(entries of the group), not O(entries of the switch)).
+
+    Group ids: one OpenFlow group per distinct bucket set, reference-counted. A flow
+    whose bucket set changes takes over its old group id when nothing else uses that
+    id any more (the change goes out as OFPGC_MODIFY); otherwise the smallest free id
+    is used. Ids released in a batch become reusable only after `commit()`, i.e. after
+    their deletion has been sent, so an id is never repurposed while old flows still
+    point at it.
+    """
+
+    def __init__(self) -> None:
+        self.by_group: dict[object, list[tuple]] = {}
+        self.flows: dict[tuple, FlowEntry] = {}
+        self.groups: dict[int, GroupEntry] = {}
+        self.refs: Counter = Counter()
+        self.gid_of: dict[frozenset[int], int] = {}
+        self.outs_of: dict[int, frozenset[int]] = {}
+        self._free: list[int] = []
+        self._released: list[int] = []
+        self._next = 1
+
+    def set_group(self, group, entries) -> tuple[set, set]:
+        changed_keys: set = set()
+        changed_gids: set = set()
+        old = self.by_group.pop(group, [])
+        new: dict[tuple, tuple] = {}
+        for m, prio, outs, hard in entries:
+            new[(TABLE_MCAST, prio, m)] = (m, prio, outs, hard)
+        prev_gid: dict[tuple, int] = {}
+        orphaned: set[int] = set()
+        for m, prio, outs, hard in old:
+            key = (TABLE_MCAST, prio, m)
+            if outs:
+                gid = self.gid_of[outs]
+                prev_gid[key] = gid
+                self.refs[outs] -= 1
+                if self.refs[outs] == 0:
+                    del self.refs[outs]
+                    orphaned.add(gid)
+            if key not in new:
+                if self.flows.pop(key, None) is not None:
+                    changed_keys.add(key)
+        for key, (m, prio, outs, hard) in new.items():
+            actions: tuple = ()
+            if outs:
+                gid = self.gid_of.get(outs)
+                if gid is None:
+                    cand = prev_gid.get(key)
+                    if cand is not None and cand in orphaned:
+                        # the flow's old group is used by nothing else: re-bucket it (OFPGC_MODIFY)
+                        del self.gid_of[self.outs_of[cand]]
+                        orphaned.discard(cand)
+                        gid = cand
+                    else:
+                        gid = self._alloc()
+                    self.gid_of[outs] = gid
+                    self.outs_of[gid] = outs
+                    self.groups[gid] = GroupEntry(gid, tuple((Output(p),) for p in sorted(outs)))
+                    changed_gids.add(gid)
+                else:
+                    orphaned.discard(gid)  # wanted again (perhaps released above by this very group)
+                self.refs[outs] += 1
+                actions = (ToGroup(gid),)
+            f = FlowEntry(TABLE_MCAST, prio, m, actions, cookie=COOKIE_MCAST, hard_timeout=hard)
+            if self.flows.get(key) != f:
+                self.flows[key] = f
+                changed_keys.add(key)
+        for gid in orphaned:
+            outs = self.outs_of.pop(gid)
+            if self.gid_of.get(outs) == gid:
+                del self.gid_of[outs]
+            self.groups.pop(gid, None)
+            changed_gids.add(gid)
+            self._released.append(gid)
+        if new:
+            self.by_group[group] = list(new.values())
+        return changed_keys, changed_gids
+
+    def _alloc(self) -> int:
+        if self._free:
+            return heapq.heappop(self._free)
+        gid = self._next
+        self._next += 1
+        return gid
+
+    def commit(self) -> None:
+        """The deletions of released ids were sent: the ids may be reused."""
+        for gid in self._released:
+            if gid not in self.groups:
+                heapq.heappush(self._free, gid)
+        self._released.clear()
+
+    def reset(self) -> None:
+        self.__init__()

@@ -60,6 +60,7 @@ class HostTable:
     hosts: dict[str, Host] = field(default_factory=dict)
     max_per_port: int = 64
     per_port: dict[tuple[int, int], set[str]] = field(default_factory=dict)
+    version: int = 0  # bumped whenever a host appears, moves or is forgotten
 
     def learn(self, now: float, mac: str, dpid: int, port: int) -> tuple[bool, Host | None, str]:
         """Learn or move a host. Returns (changed, previous location host copy, status)."""
@@ -78,12 +79,15 @@ class HostTable:
         else:
             self.hosts[mac] = Host(mac, dpid, port, last_seen=now)
         on_port.add(mac)
+        self.version += 1
         return True, old, "learned" if old is None else "moved"
 
     def forget_port(self, dpid: int, port: int) -> list[str]:
         macs = sorted(self.per_port.pop((dpid, port), set()))
         for m in macs:
             self.hosts.pop(m, None)
+        if macs:
+            self.version += 1
         return macs
 
     def forget_switch(self, dpid: int) -> list[str]:
