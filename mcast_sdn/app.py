@@ -39,6 +39,7 @@ from ryu.topology import switches as _switches  # noqa: E402,F401  (registers --
 cfg.CONF.set_override("observe_links", True)
 app_manager.require_app("ryu.topology.switches", api_style=True)
 
+BARRIER_TIMEOUT = 1.0  # seconds to wait for a switch to confirm a stage before sending the next
 TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
 REST_NAME = "mcast_sdn_app"
 
@@ -54,6 +55,9 @@ class McastSdn(app_manager.RyuApp):
         self.dps: dict[int, object] = {}
         wsgi = kwargs["wsgi"]
         wsgi.register(RestController, {REST_NAME: self})
+        self._outq = hub.Queue()
+        self._barriers: dict[tuple[int, int], object] = {}
+        self._sender = hub.spawn(self._send_loop)
         self._ticker = hub.spawn(self._tick_loop)
         LOG.info("mcast-sdn started (settle=%.1fs)", self.settings.core.settle)
 
@@ -63,13 +67,56 @@ class McastSdn(app_manager.RyuApp):
         return time.monotonic()
 
     def send(self, out: Out) -> None:
-        for dpid, changes in out.by_dpid.items():
+        """Queue the core's changes; one sender green thread transmits them in order."""
+        if out:
+            self._outq.put(out)
+
+    def _send_loop(self):
+        while True:
+            out = self._outq.get()
+            try:
+                self._transmit(out)
+            except Exception:  # a bug must not stop the sender
+                LOG.exception("sending changes failed")
+
+    def _transmit(self, out: Out) -> None:
+        """Stage 1 to every switch; if there is a late stage (branch points, first-hop
+        entries, re-injected packets), wait for barrier replies of stage 1 first, so a
+        packet never reaches a switch whose part of the tree is not installed yet."""
+        self._send_stage(out.by_dpid)
+        if not out.late:
+            return
+        waits = []
+        for dpid in out.by_dpid:
+            dp = self.dps.get(dpid)
+            if dp is None:
+                continue
+            req = dp.ofproto_parser.OFPBarrierRequest(dp)
+            dp.set_xid(req)
+            ev = hub.Event()
+            self._barriers[(dpid, req.xid)] = ev
+            waits.append(((dpid, req.xid), ev))
+            dp.send_msg(req)
+        for key, ev in waits:
+            if not ev.wait(timeout=BARRIER_TIMEOUT):
+                self.core.counters["barrier_timeout"] += 1
+            self._barriers.pop(key, None)
+        self._send_stage(out.late)
+
+    def _send_stage(self, by_dpid) -> None:
+        for dpid, changes in by_dpid.items():
             dp = self.dps.get(dpid)
             if dp is None:
                 continue
             for c in changes:
                 for msg in ofmsgs.compile_change(dp, c):
                     dp.send_msg(msg)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        e = self._barriers.get((ev.msg.datapath.id, ev.msg.xid))
+        if e is not None:
+            e.set()
 
     def _tick_loop(self):
         while True:

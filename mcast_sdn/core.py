@@ -146,26 +146,38 @@ def parse_eth(data: bytes) -> EthInfo | None:
 
 
 class Out:
-    """Ordered changes per switch (dict preserves first-touch order of switches)."""
+    """Ordered changes per switch, in two stages.
 
-    __slots__ = ("by_dpid",)
+    `by_dpid` goes first; `late` goes only after every switch of the first stage has
+    confirmed (barrier): branch points and first-hop entries of trees, and packets
+    re-injected into a new tree, so that traffic never enters a part of a tree that is
+    not installed yet (make-before-break across switches).
+    """
+
+    __slots__ = ("by_dpid", "late")
 
     def __init__(self) -> None:
         self.by_dpid: dict[int, list[Change]] = {}
+        self.late: dict[int, list[Change]] = {}
 
-    def add(self, dpid: int, changes: list[Change]) -> None:
+    def add(self, dpid: int, changes: list[Change], late: bool = False) -> None:
         if changes:
-            self.by_dpid.setdefault(dpid, []).extend(changes)
+            (self.late if late else self.by_dpid).setdefault(dpid, []).extend(changes)
 
     def extend(self, other: "Out") -> None:
         for d, ch in other.by_dpid.items():
             self.add(d, ch)
+        for d, ch in other.late.items():
+            self.add(d, ch, late=True)
 
     def __bool__(self) -> bool:
-        return bool(self.by_dpid)
+        return bool(self.by_dpid or self.late)
 
     def count(self) -> int:
-        return sum(len(v) for v in self.by_dpid.values())
+        return sum(len(v) for v in self.by_dpid.values()) + sum(len(v) for v in self.late.values())
+
+    def all_changes(self, dpid: int) -> list[Change]:
+        return self.by_dpid.get(dpid, []) + self.late.get(dpid, [])
 
 
 @dataclass
@@ -267,11 +279,16 @@ class Core:
         self._base[dpid] = (key, flows)
         return flows
 
-    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None) -> Out:
-        """Diff and apply: whole switches in `dpids`, only the listed keys for `mc`."""
+    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None, late: set | None = None) -> Out:
+        """Diff and apply: whole switches in `dpids`, only the listed keys for `mc`.
+
+        Multicast changes of switches in `late` (the first hops of the changed trees)
+        go to the late stage of `out`.
+        """
         out = out if out is not None else Out()
         t0 = time.perf_counter()
         mc = mc or {}
+        late = late or set()
         full = set(dpids)
         for dpid in sorted(full | set(mc), key=self._downstream_first):
             inst = self.installed.get(dpid)
@@ -284,7 +301,7 @@ class Core:
                 mt = self.mtables[dpid]
                 changes = diff_subset(SwitchState(mt.flows, mt.groups), inst, keys, gids)
             apply(inst, changes)
-            out.add(dpid, changes)
+            out.add(dpid, changes, late=dpid in late and dpid not in full)
         for dpid in full | set(mc):
             mt = self.mtables.get(dpid)
             if mt is not None:
@@ -309,7 +326,8 @@ class Core:
         if topo_changed:
             groups |= set(self.routes) | set(self.sources) | set(self.members.groups())
         mc = self._recompute(now, groups)
-        return self._sync(now, dirty, out, mc)
+        late = {s.dpid for grp in groups for s in self.sources.get(grp, {}).values()}
+        return self._sync(now, dirty, out, mc, late)
 
     def _reconcile_member_ports(self, now: float) -> Effects:
         self._ports_dirty = False
@@ -667,8 +685,8 @@ class Core:
                         keys.add(key)
             self.counters["source_refresh"] += 1
             self._finish(now, out, set(), set())
-            self._sync(now, set(), out, {dpid: (keys, set())})
-            out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)])
+            self._sync(now, set(), out, {dpid: (keys, set())}, {dpid})
+            out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)], late=True)
             return out
         else:
             if len(srcs) >= MAX_SOURCES_PER_GROUP and known is None:
@@ -678,8 +696,8 @@ class Core:
             self.counters["source_learned" if known is None else "source_moved"] += 1
             groups = {grp}
         self._finish(now, out, set(), groups)
-        # deliver this first packet along the new tree
-        out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)])
+        # deliver this first packet along the new tree, once the tree is installed
+        out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)], late=True)
         return out
 
     # ================================================================== time
