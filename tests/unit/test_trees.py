@@ -7,7 +7,6 @@ import random
 import networkx as nx
 import pytest
 
-from mcast_sdn import trees
 from mcast_sdn.trees import (
     ALGORITHMS,
     IncrementalTree,
