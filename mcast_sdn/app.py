@@ -10,7 +10,6 @@ MCAST_SDN_CONFIG environment variable (see `mcast_sdn.settings`).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -19,7 +18,8 @@ from mcast_sdn import compat
 compat.install()  # before ryu.app.wsgi is imported (harmless if already done)
 
 from ryu import cfg  # noqa: E402
-from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route  # noqa: E402
+from ryu.app.ofctl import api as ofctl_api  # noqa: E402  (loads ryu.app.ofctl.service: switch read-back)
+from ryu.app.wsgi import WSGIApplication  # noqa: E402
 from ryu.base import app_manager  # noqa: E402
 from ryu.controller import ofp_event  # noqa: E402
 from ryu.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls  # noqa: E402
@@ -27,8 +27,9 @@ from ryu.lib import hub  # noqa: E402
 from ryu.ofproto import ofproto_v1_3  # noqa: E402
 from ryu.topology import event as topo_event  # noqa: E402
 
-from mcast_sdn import ofmsgs, settings  # noqa: E402
+from mcast_sdn import ofmsgs, rest, settings  # noqa: E402
 from mcast_sdn.core import Core, Out  # noqa: E402
+from mcast_sdn.ofmodel import COOKIE_MASK_ALL, COOKIE_PREFIX  # noqa: E402
 
 LOG = logging.getLogger("mcast_sdn")
 
@@ -41,7 +42,6 @@ app_manager.require_app("ryu.topology.switches", api_style=True)
 
 BARRIER_TIMEOUT = 1.0  # seconds to wait for a switch to confirm a stage before sending the next
 TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
-REST_NAME = "mcast_sdn_app"
 
 
 class McastSdn(app_manager.RyuApp):
@@ -53,8 +53,7 @@ class McastSdn(app_manager.RyuApp):
         self.settings = settings.load()
         self.core = Core(self.settings.core, self.settings.membership, self.settings.trees)
         self.dps: dict[int, object] = {}
-        wsgi = kwargs["wsgi"]
-        wsgi.register(RestController, {REST_NAME: self})
+        rest.attach(kwargs["wsgi"], self)  # the REST API (mcast_sdn/rest.py) + start-up static joins
         self._outq = hub.Queue()
         self._barriers: dict[tuple[int, int], object] = {}
         self._sender = hub.spawn(self._send_loop)
@@ -117,6 +116,23 @@ class McastSdn(app_manager.RyuApp):
         e = self._barriers.get((ev.msg.datapath.id, ev.msg.xid))
         if e is not None:
             e.set()
+
+    def read_switch(self, dpid: int, timeout: float = 5.0) -> dict:
+        """Read back what switch `dpid` holds: flows of our cookie prefix and all groups.
+
+        For REST `?verify=1`. Blocks only the calling green thread. KeyError if the switch
+        is not connected, TimeoutError if it does not answer within `timeout` seconds.
+        Returns {"flows": [OFPFlowStats], "groups": [OFPGroupDescStats]}.
+        """
+        dp = self.dps.get(dpid)
+        if dp is None:
+            raise KeyError(dpid)
+        p, o = dp.ofproto_parser, dp.ofproto
+        flows_req = p.OFPFlowStatsRequest(dp, 0, o.OFPTT_ALL, o.OFPP_ANY, o.OFPG_ANY, COOKIE_PREFIX, COOKIE_MASK_ALL, p.OFPMatch())
+        with hub.Timeout(timeout, TimeoutError):
+            flows = ofctl_api.send_msg(self, flows_req, reply_cls=p.OFPFlowStatsReply, reply_multi=True)
+            groups = ofctl_api.send_msg(self, p.OFPGroupDescStatsRequest(dp, 0), reply_cls=p.OFPGroupDescStatsReply, reply_multi=True)
+        return {"flows": [s for r in flows or () for s in r.body], "groups": [g for r in groups or () for g in r.body]}
 
     def _tick_loop(self):
         while True:
@@ -181,41 +197,3 @@ class McastSdn(app_manager.RyuApp):
             self.core.counters["drop_no_in_port"] += 1
             return
         self.send(self.core.packet_in(self.now(), dp.id, in_port, msg.cookie, msg.data))
-
-
-def _json(body, status=200):
-    return Response(status=status, content_type="application/json", charset="utf-8", body=json.dumps(body, sort_keys=True))
-
-
-class RestController(ControllerBase):
-    """Read-only views for operators and tests (the full API is in a later issue)."""
-
-    def __init__(self, req, link, data, **config):
-        super().__init__(req, link, data, **config)
-        self.app: McastSdn = data[REST_NAME]
-
-    @route("mcast", "/mcast/v1/topology", methods=["GET"])
-    def topology(self, req, **_):
-        return _json(self.app.core.snapshot(self.app.now()))
-
-    @route("mcast", "/mcast/v1/stats", methods=["GET"])
-    def stats(self, req, **_):
-        return _json({"counters": self.app.core.all_counters(), "switches": sorted(self.app.dps),
-                      "timings": dict(self.app.core.timings)})
-
-    @route("mcast", "/mcast/v1/groups", methods=["GET"])
-    def groups(self, req, **_):
-        core = self.app.core
-        groups = set(core.members.groups()) | set(core.routes) | set(core.sources)
-        return _json({"groups": [core.group_view(g) for g in sorted(groups, key=_gkey)]})
-
-    @route("mcast", "/mcast/v1/membership", methods=["GET"])
-    def membership(self, req, **_):
-        return _json(self.app.core.members.snapshot())
-
-
-def _gkey(g):
-    import ipaddress
-
-    a = ipaddress.ip_address(g)
-    return (a.version, int(a))

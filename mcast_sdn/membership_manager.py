@@ -115,6 +115,26 @@ class MembershipManager:
     def config(self) -> MembershipConfig:
         return self._config
 
+    # Fields that are read where they are used (so a change takes effect at once);
+    # everything else (timers, versions, querier identity, router ports) is start-up only.
+    RUNTIME_FIELDS = ("immediate_leave_ports", "max_groups_per_port", "max_sources_per_group")
+
+    def set_config(self, config: MembershipConfig) -> None:
+        """Replace the config at run time (REST). Only `RUNTIME_FIELDS` may differ.
+
+        Immediate-leave applies to known ports at once; the limits apply to the next
+        report (existing state is never trimmed). Raises ValueError, changing nothing,
+        when another field differs. No effects: none of these change interest by itself.
+        """
+        old = self._config.to_dict()
+        new = config.to_dict()
+        fixed = sorted(k for k in new if k not in self.RUNTIME_FIELDS and new[k] != old[k])
+        if fixed:
+            raise ValueError(f"start-up only membership setting(s) cannot change at run time: {', '.join(fixed)}")
+        self._config = config
+        for key, ps in self._ports.items():
+            ps.immediate_leave = key in config.immediate_leave_ports
+
     @property
     def now(self) -> float | None:
         """The latest time seen by any entry point (None before the first call)."""
