@@ -16,7 +16,7 @@ import pytest
 from mcast_sdn import topofile, traffic
 from mcast_sdn.mnet import wait_until
 
-from itutil import wait_topology
+from .itutil import wait_topology
 
 TOPOS = {
     "linear3": lambda: topofile.linear(3),

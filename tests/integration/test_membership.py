@@ -17,7 +17,7 @@ from mcast_sdn import topofile, traffic
 from mcast_sdn.ctlproc import ControllerProcess
 from mcast_sdn.mnet import McastNet, wait_until
 
-from itutil import wait_topology
+from .itutil import wait_topology
 
 QI, QRI, LMQI = 3.0, 1.0, 0.5
 GMI = 2 * QI + QRI  # 7 s

@@ -13,7 +13,7 @@ import pytest
 from mcast_sdn import topofile
 from mcast_sdn.mnet import wait_until
 
-from itutil import wait_topology
+from .itutil import wait_topology
 
 TOPOLOGIES = {
     "linear3": lambda: topofile.linear(3),
