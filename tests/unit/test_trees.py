@@ -663,3 +663,38 @@ class TestIncremental:
         g = it.graph
         assert g is not it.graph and g.graph["method"] == "spt"
         assert "spt" in repr(it)
+
+
+class TestOddGraphs:
+    def test_zero_weights_and_self_loops(self):
+        rng = random.Random(60)
+        G = random_weighted(40, 90, seed=60, lo=0, hi=2)  # many zero-weight links
+        for v in list(G)[::4]:
+            G.add_edge(v, v, weight=0)
+        ts = rng.sample(sorted(G), 8)
+        s = ts[0]
+        dist = nx.single_source_dijkstra_path_length(G, s)
+        for cache in (None, PathCache(G)):
+            T = spt(G, s, ts, cache=cache)
+            assert_valid_tree(G, T, ts, s)
+            for t in ts:
+                assert nx.path_weight(T, nx.shortest_path(T, s, t), "weight") == dist[t]
+        opt = exact_steiner_cost(G, ts)
+        for method in ALGORITHMS:
+            T = steiner_tree(G, ts, method=method)
+            assert_valid_tree(G, T, ts)
+            assert opt <= tree_cost(T) <= 2 * opt
+        for method in ("spt", "steiner"):
+            it = IncrementalTree(G, method, source=s, terminals=ts)
+            assert_incremental_ok(it, G)
+
+    def test_hop_count_and_callable_weights_incremental(self):
+        G = random_weighted(40, 90, seed=61)
+        rs = random.Random(61).sample(sorted(G), 8)
+        for weight in (None, lambda u, v, d: d["weight"] * 2):
+            for method in ("spt", "steiner"):
+                it = IncrementalTree(G, method, source=rs[0], terminals=rs[1:], weight=weight)
+                assert_incremental_ok(it, G)
+                for t in rs[1:4]:
+                    it.prune(t)
+                    assert_incremental_ok(it, G)
