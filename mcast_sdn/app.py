@@ -53,11 +53,11 @@ class McastSdn(app_manager.RyuApp):
         self.settings = settings.load()
         self.core = Core(self.settings.core, self.settings.membership, self.settings.trees)
         self.dps: dict[int, object] = {}
-        rest.attach(kwargs["wsgi"], self)  # the REST API (mcast_sdn/rest.py) + start-up static joins
         self._outq = hub.Queue()
         self._barriers: dict[tuple[int, int], object] = {}
         self._sender = hub.spawn(self._send_loop)
         self._ticker = hub.spawn(self._tick_loop)
+        rest.attach(kwargs["wsgi"], self)  # the REST API (mcast_sdn/rest.py) + start-up static joins
         LOG.info("mcast-sdn started (settle=%.1fs)", self.settings.core.settle)
 
     # ------------------------------------------------------------------ plumbing
