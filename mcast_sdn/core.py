@@ -22,6 +22,8 @@ from mcast_sdn.membership import Interest
 from mcast_sdn.membership_manager import Effects, MembershipManager
 from mcast_sdn.messages import Drop, Leave, Report
 from mcast_sdn.ofmodel import (
+    COOKIE_MASK_ALL,
+    COOKIE_PREFIX,
     COOKIE_L2,
     COOKIE_MCAST,
     COOKIE_MISS,
@@ -33,13 +35,21 @@ from mcast_sdn.ofmodel import (
     TABLE_INGRESS,
     TABLE_L2,
     TABLE_MCAST,
+    Barrier,
     Change,
     DeleteAllOurs,
+    FlowAdd,
+    FlowDelete,
+    GroupDelete,
+    GroupEntry,
+    GroupModify,
+    COOKIE_LEARN,
     FlowEntry,
     Output,
     PacketOut,
     SwitchState,
     ToController,
+    ToGroup,
     apply,
     diff,
     diff_subset,
@@ -186,6 +196,11 @@ class CoreConfig:
     max_hosts_per_port: int = 64
     source_discovery_per_second: float = 200.0  # controller budget for unknown-source PacketIns per switch
     punt_per_second: float = 1000.0  # controller budget for IGMP/MLD PacketIns per switch
+    # After a controller (re)start, multicast entries found on switches are kept untouched for
+    # this long while membership is rebuilt by queries (None: settle + startup query interval
+    # + query response interval + 2 s), so members that stay joined lose nothing.
+    restart_grace: float | None = None
+    audit_interval: float = 30.0  # seconds between read-back audits of one switch (round robin)
 
 
 class TokenBucket:
@@ -243,6 +258,14 @@ class Core:
         self.timings: Counter[str] = Counter()  # cumulative seconds per phase (profiling aid)
         # static joins (operators, REST): (dpid, port, group) -> frozenset of sources, or None for (*,G)
         self.static_joins: dict[tuple, frozenset | None] = {}
+        # resilience: switches whose read-back is awaited; entries adopted after a restart
+        self.pending_readback: set[int] = set()
+        self.frozen: dict[int, tuple[set, set]] = {}  # dpid -> (flow keys, group ids) kept during grace
+        self.candidates: list[tuple] = []  # (group, source, dpid, port) seen in adopted first hops
+        self.started: float | None = None
+        self.grace_until: float | None = None
+        self._change_seq: Counter[int] = Counter()
+        self.absent_since: dict[int, float] = {}
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
@@ -292,7 +315,7 @@ class Core:
         full = set(dpids)
         for dpid in sorted(full | set(mc), key=self._downstream_first):
             inst = self.installed.get(dpid)
-            if inst is None:
+            if inst is None or dpid in self.pending_readback:
                 continue
             if dpid in full:
                 changes = diff(self.desired(now, dpid), inst)
@@ -300,6 +323,10 @@ class Core:
                 keys, gids = mc[dpid]
                 mt = self.mtables[dpid]
                 changes = diff_subset(SwitchState(mt.flows, mt.groups), inst, keys, gids)
+            if dpid in self.frozen:
+                changes = self._unfrozen(dpid, changes)
+            if changes:
+                self._change_seq[dpid] += 1
             apply(inst, changes)
             out.add(dpid, changes, late=dpid in late and dpid not in full)
         for dpid in full | set(mc):
@@ -309,6 +336,23 @@ class Core:
         self._next_settle = self.topo.next_settle_deadline(now)
         self.timings["sync"] += time.perf_counter() - t0
         return out
+
+    def _unfrozen(self, dpid: int, changes: list[Change]) -> list[Change]:
+        """During the restart grace, adopted multicast entries are neither changed nor
+        removed (and adopted host admissions not removed); everything else goes through."""
+        keys, gids = self.frozen[dpid]
+        res: list[Change] = []
+        for c in changes:
+            if isinstance(c, FlowDelete) and c.entry.key in keys:
+                continue
+            if isinstance(c, FlowAdd) and c.entry.key in keys and c.entry.table == TABLE_MCAST:
+                continue
+            if isinstance(c, (GroupModify, GroupDelete)) and (c.entry.group_id if isinstance(c, GroupModify) else c.group_id) in gids:
+                continue
+            res.append(c)
+        if res and isinstance(res[-1], Barrier):
+            res.pop()
+        return res
 
     def _downstream_first(self, dpid: int):
         # make-before-break across switches: leaves of trees before the switches feeding them.
@@ -320,6 +364,8 @@ class Core:
         """Common tail of every entry point: member ports, trees, then switch diffs."""
         if topo_changed:
             self._ports_dirty = True
+        if self.candidates:
+            groups = set(groups) | self._take_candidates(now)
         eff = self._reconcile_member_ports(now) if self._ports_dirty else Effects()
         eff.extend(self.members.tick(now))
         groups = set(groups) | self._effects(now, eff, out)
@@ -338,9 +384,14 @@ class Core:
                 edge.add((d, p))
         for k in sorted(edge - self._member_ports):
             eff.extend(self.members.add_port(now, *k))
+        keep = set()
         for k in sorted(self._member_ports - edge):
-            eff.extend(self.members.remove_port(now, *k))
-        self._member_ports = edge
+            d, p = k
+            if d not in self.installed or self.topo.port_kind(now, d, p) == "pending":
+                keep.add(k)  # switch away or port not settled yet: membership stays (timers run)
+            else:
+                eff.extend(self.members.remove_port(now, *k))
+        self._member_ports = edge | keep
         return eff
 
     def _effects(self, now: float, eff: Effects, out: Out, data: bytes | None = None) -> set:
@@ -416,7 +467,12 @@ class Core:
                 mt = self.mtables.get(d)
                 if mt is None:
                     continue
-                keys, gids = mt.set_group(grp, route.entries.get(d, ()) if route is not None else ())
+                entries = route.entries.get(d, ()) if route is not None else ()
+                if d in self.frozen and entries:
+                    # restart grace: no negative-cache entry may shadow an adopted (S,G) entry
+                    fk = self.frozen[d][0]
+                    entries = [e for e in entries if not (e[1] == forwarding.PRIO_NEG and (TABLE_MCAST, forwarding.PRIO_SG, e[0]) in fk)]
+                keys, gids = mt.set_group(grp, entries)
                 if keys or gids:
                     ck, cg = changed.setdefault(d, (set(), set()))
                     ck |= keys
@@ -500,31 +556,158 @@ class Core:
         return True
 
     # ================================================================== switch / port / link events
-    def switch_enter(self, now: float, dpid: int, ports) -> Out:
-        """A switch connected. `ports`: iterable of (port_no, is_up, hw_addr)."""
+    def switch_enter(self, now: float, dpid: int, ports, readback: bool = False) -> Out:
+        """A switch connected. `ports`: iterable of (port_no, is_up, hw_addr).
+
+        readback=False: start from a clean table (delete all our entries, install all).
+        readback=True: the adapter is reading back what the switch holds and will call
+        `adopt()`; until then nothing is sent to it (so nothing is ever torn down blindly).
+        """
         self.counters["switch_enter"] += 1
+        if self.started is None:
+            self.started = now
+            mcfg = self.members.config
+            grace = self.config.restart_grace
+            if grace is None:
+                grace = self.config.settle + mcfg.timers.startup_query_interval + mcfg.query_response_interval + 2.0
+            self.grace_until = now + grace
         self.topo.add_switch(now, dpid, ports)
         self.installed[dpid] = SwitchState()
+        self.frozen.pop(dpid, None)
+        self.absent_since.pop(dpid, None)
         self.mtables[dpid] = McastTable()
         self._base.pop(dpid, None)
         for grp, sw in self.route_switches.items():
             sw.discard(dpid)  # its entries must be re-made for the new (empty) table
         out = Out()
-        out.add(dpid, [DeleteAllOurs()])
+        if readback:
+            self.pending_readback.add(dpid)
+        else:
+            out.add(dpid, [DeleteAllOurs()])
         return self._finish(now, out, set(self.installed), set(), topo_changed=True)
+
+    def adopt(self, now: float, dpid: int, flows: list[FlowEntry] | None, groups: list[GroupEntry] | None) -> Out:
+        """The switch's read-back arrived (None: it failed: start clean).
+
+        What it holds becomes `installed`, and one diff makes it what we want: entries
+        still wanted stay untouched (no flap on reconnect, nothing duplicated). Within the
+        restart grace (controller just started, membership not rebuilt yet), multicast
+        entries found are kept as they are until the grace ends, their groups are adopted
+        so rebuilt trees reuse the same ids, and their first hops name the sources.
+        """
+        if dpid not in self.pending_readback or dpid not in self.installed:
+            return Out()
+        self.pending_readback.discard(dpid)
+        out = Out()
+        if flows is None or groups is None:
+            self.counters["readback_failed"] += 1
+            out.add(dpid, [DeleteAllOurs()])
+            self.installed[dpid] = SwitchState()
+            return self._finish(now, out, {dpid}, set())
+        inst = SwitchState(
+            {f.key: f for f in flows if f.cookie & COOKIE_MASK_ALL == COOKIE_PREFIX},
+            {g.group_id: g for g in groups},
+        )
+        self.installed[dpid] = inst
+        self.counters["readback_adopted"] += 1
+        self.counters["readback_flows"] += len(inst.flows)
+        self.counters["readback_groups"] += len(inst.groups)
+        if self.grace_until is not None and now < self.grace_until:
+            keys, gids = set(), set()
+            adopt_groups = {}
+            for g in inst.groups.values():
+                ports = [a.port for b in g.buckets for a in b if isinstance(a, Output)]
+                if g.type == "all" and len(ports) == len(g.buckets):
+                    adopt_groups[g.group_id] = frozenset(ports)
+            for f in inst.flows.values():
+                if f.table == TABLE_MCAST and f.cookie == COOKIE_MCAST and f.priority >= forwarding.PRIO_STAR_G:
+                    keys.add(f.key)
+                    gids.update(a.group_id for a in f.actions if isinstance(a, ToGroup))
+                    m = dict(f.match)
+                    src = m.get("ipv4_src") or m.get("ipv6_src")
+                    grp = m.get("ipv4_dst") or m.get("ipv6_dst")
+                    if src and grp and "in_port" in m and f.priority == forwarding.PRIO_SG:
+                        self.candidates.append((ipaddress.ip_address(grp), ipaddress.ip_address(src), dpid, m["in_port"]))
+                elif f.cookie == COOKIE_LEARN:
+                    keys.add(f.key)
+            self.mtables[dpid].adopt({g: p for g, p in adopt_groups.items() if g in gids})
+            self.frozen[dpid] = (keys, gids)
+            self.counters["adopted_mcast_flows"] += sum(1 for k in keys if k[0] == TABLE_MCAST)
+        return self._finish(now, out, {dpid}, set())
+
+    def audit_token(self, dpid: int) -> int:
+        """Taken when a read-back for an audit is requested (see `audit`)."""
+        return self._change_seq[dpid]
+
+    def audit(self, now: float, dpid: int, token: int, flows: list[FlowEntry] | None, groups: list[GroupEntry] | None) -> Out:
+        """Periodic audit: compare a read-back with what we believe is installed and repair drift.
+
+        `token` from `audit_token` at request time: if we sent changes to the switch since,
+        the read-back may predate them, so the audit is skipped (the next one will do).
+        """
+        if flows is None or groups is None or dpid not in self.installed or dpid in self.pending_readback:
+            return Out()
+        if token != self._change_seq[dpid]:
+            self.counters["audit_skipped_busy"] += 1
+            return Out()
+        self.counters["audit_runs"] += 1
+        have = SwitchState(
+            {f.key: f for f in flows if f.cookie & COOKIE_MASK_ALL == COOKIE_PREFIX},
+            {g.group_id: g for g in groups},
+        )
+        inst = self.installed[dpid]
+        if have.flows == inst.flows and have.groups == inst.groups:
+            return Out()
+        missing = len(set(inst.flows) - set(have.flows)) + len(set(inst.groups) - set(have.groups))
+        extra = len(set(have.flows) - set(inst.flows)) + len(set(have.groups) - set(inst.groups))
+        self.counters["audit_repairs"] += 1
+        self.counters["audit_missing_entries"] += missing
+        self.counters["audit_extra_entries"] += extra
+        self.installed[dpid] = have
+        return self._sync(now, {dpid})
+
+    def _end_grace(self, now: float) -> Out:
+        self.grace_until = None
+        groups = set()
+        for dpid in list(self.frozen):
+            mt = self.mtables.get(dpid)
+            if mt is not None:
+                mt.release_held()
+        self.frozen.clear()
+        self.counters["restart_grace_ended"] += 1
+        return self._finish(now, Out(), set(self.installed), groups)
+
+    def _take_candidates(self, now: float) -> set:
+        """Sources named by adopted first-hop entries, once their port is known to face a host."""
+        groups = set()
+        keep = []
+        for grp, src, dpid, port in self.candidates:
+            kind = self.topo.port_kind(now, dpid, port)
+            if kind == "pending":
+                keep.append((grp, src, dpid, port))
+            elif kind == "edge":
+                srcs = self.sources.setdefault(grp, {})
+                if src not in srcs:
+                    srcs[src] = SourceInfo(src, dpid, port)
+                    groups.add(grp)
+                    self.counters["source_adopted"] += 1
+        self.candidates = keep
+        return groups
 
     def switch_leave(self, now: float, dpid: int) -> Out:
         self.counters["switch_leave"] += 1
         self.installed.pop(dpid, None)
+        self.pending_readback.discard(dpid)
+        self.frozen.pop(dpid, None)
         self.mtables.pop(dpid, None)
         self._base.pop(dpid, None)
         self.topo.remove_switch(dpid)
-        self.hosts.forget_switch(dpid)
-        out = Out()
-        eff = self.members.remove_switch(now, dpid)
-        self._member_ports = {k for k in self._member_ports if k[0] != dpid}
-        groups = self._effects(now, eff, out) | self._forget_sources(lambda s: s.dpid == dpid)
-        return self._finish(now, out, set(self.installed), groups, topo_changed=True)
+        # Membership, hosts and sources behind the switch are kept: a switch that reconnects
+        # (OVS restart, a flapping control channel) finds its trees as they were. Membership
+        # ages out by its own timers (nobody can answer queries meanwhile); hosts and sources
+        # are forgotten if the switch stays away longer than the group membership interval.
+        self.absent_since[dpid] = now
+        return self._finish(now, Out(), set(self.installed), set(), topo_changed=True)
 
     def port_update(self, now: float, dpid: int, port_no: int, up: bool, hw_addr: str = "") -> Out:
         changed = self.topo.port_update(now, dpid, port_no, up, hw_addr)
@@ -715,6 +898,19 @@ class Core:
                         del self.sources[grp]
                     groups.add(grp)
                     self.counters["source_expired"] += 1
+        if self.grace_until is not None and now >= self.grace_until:
+            out = self._end_grace(now)
+            out.extend(self.tick(now))
+            return out
+        for dpid, since in list(self.absent_since.items()):
+            if now - since >= self.members.config.group_membership_interval:
+                del self.absent_since[dpid]
+                self.hosts.forget_switch(dpid)
+                eff = self.members.remove_switch(now, dpid)
+                self._member_ports = {k for k in self._member_ports if k[0] != dpid}
+                out = Out()
+                groups |= self._effects(now, eff, out) | self._forget_sources(lambda s, d=dpid: s.dpid == d)
+                self.counters["switch_forgotten"] += 1
         settle_due = self._next_settle is not None and now >= self._next_settle
         nd = self.members.next_deadline()
         members_due = nd is not None and now >= nd

@@ -362,6 +362,7 @@ class McastTable:
         self._free: list[int] = []
         self._released: list[int] = []
         self._next = 1
+        self.held: set[int] = set()  # adopted from the switch after a restart: kept while unused
 
     def set_group(self, group, entries) -> tuple[set, set]:
         changed_keys: set = set()
@@ -390,7 +391,7 @@ class McastTable:
                 gid = self.gid_of.get(outs)
                 if gid is None:
                     cand = prev_gid.get(key)
-                    if cand is not None and cand in orphaned:
+                    if cand is not None and cand in orphaned and cand not in self.held:
                         # the flow's old group is used by nothing else: re-bucket it (OFPGC_MODIFY)
                         del self.gid_of[self.outs_of[cand]]
                         orphaned.discard(cand)
@@ -410,6 +411,8 @@ class McastTable:
                 self.flows[key] = f
                 changed_keys.add(key)
         for gid in orphaned:
+            if gid in self.held:
+                continue  # adopted group: stays (unreferenced) until release_held()
             outs = self.outs_of.pop(gid)
             if self.gid_of.get(outs) == gid:
                 del self.gid_of[outs]
@@ -419,6 +422,33 @@ class McastTable:
         if new:
             self.by_group[group] = list(new.values())
         return changed_keys, changed_gids
+
+    def adopt(self, groups: dict[int, frozenset[int]]) -> None:
+        """Take over groups a switch already holds (controller restart): rebuilt trees
+        that need the same bucket set reuse the same id, so nothing changes on the switch."""
+        for gid, outs in groups.items():
+            if gid in self.outs_of or outs in self.gid_of:
+                continue
+            self.gid_of[outs] = gid
+            self.outs_of[gid] = outs
+            self.groups[gid] = GroupEntry(gid, tuple((Output(p),) for p in sorted(outs)))
+            self.held.add(gid)
+            self._next = max(self._next, gid + 1)
+
+    def release_held(self) -> set[int]:
+        """End of adoption: adopted groups nothing uses any more go away. Returns their ids."""
+        gone = set()
+        for gid in self.held:
+            outs = self.outs_of.get(gid)
+            if outs is not None and self.refs.get(outs, 0) == 0:
+                del self.outs_of[gid]
+                if self.gid_of.get(outs) == gid:
+                    del self.gid_of[outs]
+                self.groups.pop(gid, None)
+                self._released.append(gid)
+                gone.add(gid)
+        self.held.clear()
+        return gone
 
     def _alloc(self) -> int:
         if self._free:

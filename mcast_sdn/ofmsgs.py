@@ -133,3 +133,66 @@ def compile_change(dp, c: Change) -> list:
             )
         ]
     raise TypeError(f"unknown change {c!r}")
+
+
+# ---------------------------------------------------------------- read-back: switch -> model
+
+def _norm_value(name: str, v):
+    """Canonical text of a match value, as the core writes it (so equality works)."""
+    import ipaddress
+
+    if isinstance(v, tuple):
+        return tuple(_norm_value(name, x) for x in v)
+    if name.startswith(("ipv4", "ipv6")) and isinstance(v, str):
+        return str(ipaddress.ip_address(v))
+    if name.startswith("eth_") and name != "eth_type" and isinstance(v, str):
+        return v.lower()
+    return v
+
+
+def _action_from(a):
+    if isinstance(a, parser.OFPActionOutput):
+        if a.port == ofp.OFPP_CONTROLLER:
+            return ToController(a.max_len)
+        return Output(a.port)
+    if isinstance(a, parser.OFPActionGroup):
+        return ToGroup(a.group_id)
+    raise ValueError(f"unsupported action {a!r}")
+
+
+def flow_from_stats(st) -> FlowEntry:
+    """One OFPFlowStats (as returned by a switch) as a model FlowEntry."""
+    match = tuple(sorted((k, _norm_value(k, v)) for k, v in st.match.items()))
+    actions: list = []
+    goto = None
+    meter = None
+    for inst in st.instructions:
+        if isinstance(inst, parser.OFPInstructionActions):
+            actions.extend(_action_from(a) for a in inst.actions)
+        elif isinstance(inst, parser.OFPInstructionGotoTable):
+            goto = inst.table_id
+        elif isinstance(inst, parser.OFPInstructionMeter):
+            meter = inst.meter_id
+    return FlowEntry(st.table_id, st.priority, match, tuple(actions), goto, st.cookie, st.idle_timeout, st.hard_timeout, meter)
+
+
+def group_from_desc(desc) -> GroupEntry:
+    gtype = {ofp.OFPGT_ALL: "all", ofp.OFPGT_FF: "ff", ofp.OFPGT_SELECT: "select"}.get(desc.type, str(desc.type))
+    buckets = tuple(tuple(_action_from(a) for a in b.actions) for b in desc.buckets)
+    return GroupEntry(desc.group_id, buckets, gtype)
+
+
+def readback_to_model(flows, groups) -> tuple[list[FlowEntry], list[GroupEntry], int]:
+    """Convert read-back stats; entries we cannot represent are counted, not fatal."""
+    out_f, out_g, bad = [], [], 0
+    for st in flows:
+        try:
+            out_f.append(flow_from_stats(st))
+        except (ValueError, AttributeError, TypeError):
+            bad += 1
+    for d in groups:
+        try:
+            out_g.append(group_from_desc(d))
+        except (ValueError, AttributeError, TypeError):
+            bad += 1
+    return out_f, out_g, bad

@@ -1,0 +1,220 @@
+"""Resilience of the core: read-back adoption on reconnect and after a controller restart,
+periodic audits that repair drift, link failures that reroute, switches that come back."""
+from __future__ import annotations
+
+import ipaddress
+
+from mcast_sdn import topofile
+from mcast_sdn.core import Core, CoreConfig, Out
+from mcast_sdn.fakedp import FakeNetwork
+from mcast_sdn.messages import GroupRecord, RecordType, Report
+from mcast_sdn.ofmodel import (
+    COOKIE_MISS,
+    COOKIE_SRCDISC,
+    TABLE_MCAST,
+    FlowAdd,
+    FlowDelete,
+    GroupDelete,
+    GroupModify,
+    SwitchState,
+    diff,
+)
+
+from .test_forwarding_props import udp_frame
+
+GROUP = "239.30.0.1"
+
+
+def ports_of(spec):
+    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
+    for l in spec.links:
+        ports[spec.dpid(l.a)].append(l.a_port)
+        ports[spec.dpid(l.b)].append(l.b_port)
+    for h in spec.hosts:
+        ports[spec.dpid(h.switch)].append(h.port)
+    return ports
+
+
+def boot(spec, now=0.0, readback=None, **cfg) -> tuple[Core, Out]:
+    """Connect every switch; readback: dpid -> SwitchState the switch already holds."""
+    core = Core(CoreConfig(settle=0.0, **cfg))
+    out = Out()
+    for d, ps in ports_of(spec).items():
+        out.extend(core.switch_enter(now, d, [(p, True, "") for p in ps], readback=readback is not None))
+    for l in spec.links:
+        out.extend(core.link_add(now, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port)))
+    if readback is not None:
+        for d, st in readback.items():
+            out.extend(core.adopt(now, d, list(st.flows.values()), list(st.groups.values())))
+    out.extend(core.tick(now + 0.1))
+    return core, out
+
+
+def learn_hosts(core, spec, now):
+    for h in spec.hosts:
+        frame = b"\xff" * 6 + bytes.fromhex(h.mac.replace(":", "")) + b"\x08\x06" + b"\x00" * 28
+        core.packet_in(now, spec.dpid(h.switch), h.port, COOKIE_MISS, frame)
+
+
+def join(core, spec, h, now, group=GROUP):
+    rec = GroupRecord(RecordType.CHANGE_TO_EXCLUDE, ipaddress.ip_address(group), ())
+    msg = Report(4, 3, ipaddress.ip_address(h.ip.split("/")[0]), (rec,))
+    eff = core.members.handle(now, spec.dpid(h.switch), h.port, msg)
+    out = Out()
+    return core._finish(now, out, set(), core._effects(now, eff, out))
+
+
+def deliveries(core, spec, sender, group=GROUP):
+    net = FakeNetwork(core.installed, core.topo.link_ports())
+    pkt = {"eth_src": sender.mac, "eth_dst": "01:00:5e:1e:00:01", "eth_type": 0x0800,
+           "ipv4_src": sender.ip.split("/")[0], "ipv4_dst": group}
+    return net.inject(spec.dpid(sender.switch), sender.port, pkt)
+
+
+def mcast_changes(out: Out, held: dict | None = None):
+    """Changes that could disturb a stream: tree entries of the multicast table changed or
+    removed, groups re-bucketed or removed (with `held`: only entries the switches held)."""
+    res = []
+    for d in set(out.by_dpid) | set(out.late):
+        for c in out.all_changes(d):
+            if isinstance(c, (FlowAdd, FlowDelete)) and c.entry.table == TABLE_MCAST and c.entry.priority >= 200:
+                if held is None or c.entry.key in held[d].flows:
+                    res.append((d, c))
+            elif isinstance(c, (GroupModify, GroupDelete)):
+                gid = c.entry.group_id if isinstance(c, GroupModify) else c.group_id
+                if held is None or gid in held[d].groups:
+                    res.append((d, c))
+    return res
+
+
+def running(spec):
+    core, _ = boot(spec)
+    learn_hosts(core, spec, 1.0)
+    for h in spec.hosts[1:]:
+        join(core, spec, h, 1.0)
+    core.packet_in(1.0, spec.dpid(spec.hosts[0].switch), spec.hosts[0].port, COOKIE_SRCDISC, udp_frame(spec.hosts[0], GROUP))
+    return core
+
+
+def test_controller_restart_adopts_trees_without_touching_them():
+    spec = topofile.fat_tree(4)
+    old = running(spec)
+    want = {(spec.dpid(h.switch), h.port): 1 for h in spec.hosts[1:]}
+    assert dict(deliveries(old, spec, spec.hosts[0]).delivered) == want
+    held = {d: st.copy() for d, st in old.installed.items()}  # what the switches keep (fail_mode secure)
+
+    core, out = boot(spec, now=100.0, readback=held)
+    assert not mcast_changes(out), "adoption must not touch the multicast table"
+    assert core.counters["source_adopted"] == 1
+    # traffic keeps flowing on the adopted entries while membership is rebuilt
+    assert dict(deliveries(core, spec, spec.hosts[0]).delivered) == want
+    t = 101.0
+    learn_hosts(core, spec, t)
+    total = Out()
+    for h in spec.hosts[1:]:  # hosts answer the startup queries one by one
+        total.extend(join(core, spec, h, t))
+        assert dict(deliveries(core, spec, spec.hosts[0]).delivered) == want, "members lost traffic during the rebuild"
+    total.extend(core.tick(core.grace_until + 0.1))
+    bad = mcast_changes(total, held)
+    assert not bad, f"rebuilt trees should equal the adopted ones: {bad[:3]}"
+    assert dict(deliveries(core, spec, spec.hosts[0]).delivered) == want
+    for d in core.installed:
+        assert diff(core.desired(t, d), core.installed[d]) == []
+    assert {d: st.groups for d, st in core.installed.items()} == {d: st.groups for d, st in held.items()}
+
+
+def test_restart_grace_end_removes_what_nobody_wants():
+    spec = topofile.linear(3)
+    old = running(spec)
+    held = {d: st.copy() for d, st in old.installed.items()}
+    core, _ = boot(spec, now=50.0, readback=held)
+    # nobody re-joins: after the grace the adopted trees go away
+    out = core.tick(core.grace_until + 0.1)
+    assert any(isinstance(c, (FlowDelete, GroupDelete)) for d in out.by_dpid for c in out.all_changes(d))
+    assert not deliveries(core, spec, spec.hosts[0]).delivered
+
+
+def test_reconnect_with_entries_kept_sends_nothing_and_with_entries_lost_reinstalls():
+    spec = topofile.ring(4)
+    core = running(spec)
+    core.tick(core.grace_until + 1)  # long after start: no grace
+    now = core.grace_until + 2 if core.grace_until else 200.0
+    d = spec.dpid("s2")
+    kept = core.installed[d].copy()
+    ports = [(p, True, "") for p in ports_of(spec)[d]]
+    core.switch_leave(now, d)
+    core.switch_enter(now + 1, d, ports, readback=True)
+    for l in spec.links:
+        if d in (spec.dpid(l.a), spec.dpid(l.b)):
+            core.link_add(now + 1, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    out = core.adopt(now + 1, d, list(kept.flows.values()), list(kept.groups.values()))
+    assert not out.all_changes(d), f"switch kept its entries: nothing to send, got {out.all_changes(d)[:3]}"
+    assert core.installed[d].flows == kept.flows
+    # the switch restarted and lost everything: all of it comes back, nothing duplicated
+    core.switch_leave(now + 2, d)
+    core.switch_enter(now + 3, d, ports, readback=True)
+    for l in spec.links:
+        if d in (spec.dpid(l.a), spec.dpid(l.b)):
+            core.link_add(now + 3, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    out = core.adopt(now + 3, d, [], [])
+    adds = [c for c in out.all_changes(d) if isinstance(c, FlowAdd)]
+    assert len(adds) == len(kept.flows) and {c.entry.key for c in adds} == set(kept.flows)
+    want = {(spec.dpid(h.switch), h.port): 1 for h in spec.hosts[1:]}
+    assert dict(deliveries(core, spec, spec.hosts[0]).delivered) == want
+
+
+def test_failed_readback_starts_clean():
+    spec = topofile.linear(2)
+    core, out = boot(spec, readback={})
+    core2 = Core(CoreConfig(settle=0.0))
+    core2.switch_enter(0.0, 1, [(1, True, ""), (2, True, "")], readback=True)
+    out = core2.adopt(0.0, 1, None, None)
+    assert type(out.by_dpid[1][0]).__name__ == "DeleteAllOurs"
+    assert core2.counters["readback_failed"] == 1
+
+
+def test_audit_repairs_drift_and_ignores_stale_readbacks():
+    spec = topofile.linear(3)
+    core = running(spec)
+    d = spec.dpid("s2")
+    good = core.installed[d].copy()
+    drifted = SwitchState({k: f for k, f in good.flows.items() if f.table != TABLE_MCAST}, dict(good.groups))
+    token = core.audit_token(d)
+    out = core.audit(10.0, d, token, list(drifted.flows.values()), list(drifted.groups.values()))
+    readd = {c.entry.key for c in out.all_changes(d) if isinstance(c, FlowAdd)}
+    assert readd == set(good.flows) - set(drifted.flows)
+    assert core.counters["audit_repairs"] == 1
+    assert core.installed[d].flows == good.flows
+    # identical read-back: nothing
+    assert not core.audit(11.0, d, core.audit_token(d), list(good.flows.values()), list(good.groups.values()))
+    # a read-back requested before we changed the switch is not trusted
+    token = core.audit_token(d)
+    join(core, spec, spec.hosts[1], 12.0, group="239.30.0.9")
+    core.packet_in(12.0, 1, spec.hosts[0].port, COOKIE_SRCDISC, udp_frame(spec.hosts[0], "239.30.0.9"))
+    assert not core.audit(12.0, d, token, list(drifted.flows.values()), list(drifted.groups.values()))
+    assert core.counters["audit_skipped_busy"] == 1
+
+
+def test_link_failure_reroutes_trees_on_a_ring():
+    spec = topofile.ring(4)
+    core = running(spec)
+    want = {(spec.dpid(h.switch), h.port): 1 for h in spec.hosts[1:]}
+    res = deliveries(core, spec, spec.hosts[0])
+    used = next(iter(res.link_copies))
+    peer = core.topo.link_ports()[used]
+    core.link_delete(5.0, used, peer)
+    core.port_update(5.0, used[0], used[1], False)
+    res = deliveries(core, spec, spec.hosts[0])
+    assert dict(res.delivered) == want and res.max_link_stress() == 1
+    assert used not in res.link_copies
+
+
+def test_switch_away_longer_than_gmi_is_forgotten():
+    spec = topofile.linear(3)
+    core = running(spec)
+    d = spec.dpid("s3")
+    core.switch_leave(10.0, d)
+    assert any(k[0] == d for k in core.members.ports())  # kept while it may come back
+    core.tick(10.0 + core.members.config.group_membership_interval + 1)
+    assert not any(k[0] == d for k in core.members.ports())
+    assert core.counters["switch_forgotten"] == 1
