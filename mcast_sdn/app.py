@@ -40,6 +40,7 @@ from ryu.topology import switches as _switches  # noqa: E402,F401  (registers --
 cfg.CONF.set_override("observe_links", True)
 app_manager.require_app("ryu.topology.switches", api_style=True)
 
+READBACK_TIMEOUT = 5.0  # seconds for a switch to answer flow/group stats
 BARRIER_TIMEOUT = 1.0  # seconds to wait for a switch to confirm a stage before sending the next
 TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
 
@@ -57,6 +58,7 @@ class McastSdn(app_manager.RyuApp):
         self._barriers: dict[tuple[int, int], object] = {}
         self._sender = hub.spawn(self._send_loop)
         self._ticker = hub.spawn(self._tick_loop)
+        self._auditor = hub.spawn(self._audit_loop)
         rest.attach(kwargs["wsgi"], self)  # the REST API (mcast_sdn/rest.py) + start-up static joins
         LOG.info("mcast-sdn started (settle=%.1fs)", self.settings.core.settle)
 
@@ -73,6 +75,9 @@ class McastSdn(app_manager.RyuApp):
     def _send_loop(self):
         while True:
             out = self._outq.get()
+            if isinstance(out, hub.Event):  # a marker: everything before it has been written
+                out.set()
+                continue
             try:
                 self._transmit(out)
             except Exception:  # a bug must not stop the sender
@@ -156,7 +161,63 @@ class McastSdn(app_manager.RyuApp):
         self.dps[dp.id] = dp
         ports = [(p.port_no, p.is_live(), p.hw_addr) for p in sw.ports]
         LOG.info("switch %016x connected with %d ports", dp.id, len(ports))
-        self.send(self.core.switch_enter(self.now(), dp.id, ports))
+        # nothing is sent to it until we know what it holds (adopt: no blind teardown)
+        self.send(self.core.switch_enter(self.now(), dp.id, ports, readback=True))
+        hub.spawn(self._readback, dp.id)
+
+    @set_ev_cls(topo_event.EventSwitchReconnected)
+    def _switch_reconnected(self, ev):
+        sw = ev.switch
+        dp = sw.dp
+        LOG.info("switch %016x reconnected", dp.id)
+        self.send(self.core.switch_leave(self.now(), dp.id))
+        self.dps[dp.id] = dp
+        ports = [(p.port_no, p.is_live(), p.hw_addr) for p in sw.ports]
+        self.send(self.core.switch_enter(self.now(), dp.id, ports, readback=True))
+        hub.spawn(self._readback, dp.id)
+
+    def _read_model(self, dpid: int):
+        """Read back a switch and convert it to model entries; (None, None) on failure."""
+        try:
+            rb = self.read_switch(dpid, timeout=READBACK_TIMEOUT)
+        except Exception as e:  # timeout, disconnect, switch error: the caller falls back
+            LOG.warning("read-back of %016x failed: %s", dpid, e)
+            return None, None
+        flows, groups, bad = ofmsgs.readback_to_model(rb["flows"], rb["groups"])
+        if bad:
+            self.core.counters["readback_unparsed"] += bad
+        return flows, groups
+
+    def _after_queue(self) -> None:
+        """Wait until everything queued before now has been written to the switches, so
+        that a read-back requested next reflects it (OpenFlow keeps per-connection order)."""
+        ev = hub.Event()
+        self._outq.put(ev)
+        ev.wait(timeout=5.0)
+
+    def _readback(self, dpid: int) -> None:
+        self._after_queue()
+        flows, groups = self._read_model(dpid)
+        self.send(self.core.adopt(self.now(), dpid, flows, groups))
+
+    def _audit_loop(self):
+        """Low-rate audit: one switch at a time, each about every audit_interval seconds."""
+        i = 0
+        while True:
+            n = max(1, len(self.dps))
+            hub.sleep(max(0.2, self.settings.core.audit_interval / n))
+            dpids = sorted(self.dps)
+            if not dpids:
+                continue
+            dpid = dpids[i % len(dpids)]
+            i += 1
+            try:
+                self._after_queue()
+                token = self.core.audit_token(dpid)
+                flows, groups = self._read_model(dpid)
+                self.send(self.core.audit(self.now(), dpid, token, flows, groups))
+            except Exception:  # a bug must not stop the audits
+                LOG.exception("audit of %016x failed", dpid)
 
     @set_ev_cls(topo_event.EventSwitchLeave)
     def _switch_leave(self, ev):
