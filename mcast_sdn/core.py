@@ -315,7 +315,7 @@ class Core:
         full = set(dpids)
         for dpid in sorted(full | set(mc), key=self._downstream_first):
             inst = self.installed.get(dpid)
-            if inst is None or dpid in self.pending_readback:
+            if inst is None or dpid in self.pending_readback or dpid in self.absent_since:
                 continue
             if dpid in full:
                 changes = diff(self.desired(now, dpid), inst)
@@ -571,14 +571,15 @@ class Core:
             if grace is None:
                 grace = self.config.settle + mcfg.timers.startup_query_interval + mcfg.query_response_interval + 2.0
             self.grace_until = now + grace
+        returning = self.absent_since.pop(dpid, None) is not None and dpid in self.mtables
         self.topo.add_switch(now, dpid, ports)
         self.installed[dpid] = SwitchState()
         self.frozen.pop(dpid, None)
-        self.absent_since.pop(dpid, None)
-        self.mtables[dpid] = McastTable()
         self._base.pop(dpid, None)
-        for grp, sw in self.route_switches.items():
-            sw.discard(dpid)  # its entries must be re-made for the new (empty) table
+        if not returning:
+            self.mtables[dpid] = McastTable()
+            for grp, sw in self.route_switches.items():
+                sw.discard(dpid)  # its entries must be re-made for the new (empty) table
         out = Out()
         if readback:
             self.pending_readback.add(dpid)
@@ -695,19 +696,35 @@ class Core:
         return groups
 
     def switch_leave(self, now: float, dpid: int) -> Out:
+        """The control channel of a switch went away.
+
+        With fail_mode secure the switch keeps forwarding on what it holds, so it stays in
+        the graph and in the trees: its hosts keep their traffic. Nothing is sent to it
+        until it is back (then a read-back and a diff), links through it are dropped only
+        when its neighbours report their ports down. If it stays away longer than the
+        group membership interval it is forgotten for good (see `tick`).
+        """
+        if dpid not in self.installed:
+            return Out()
         self.counters["switch_leave"] += 1
-        self.installed.pop(dpid, None)
         self.pending_readback.discard(dpid)
+        self.absent_since[dpid] = now
+        return Out()
+
+    def _forget_switch(self, now: float, dpid: int, out: Out) -> set:
+        self.installed.pop(dpid, None)
         self.frozen.pop(dpid, None)
         self.mtables.pop(dpid, None)
         self._base.pop(dpid, None)
         self.topo.remove_switch(dpid)
-        # Membership, hosts and sources behind the switch are kept: a switch that reconnects
-        # (OVS restart, a flapping control channel) finds its trees as they were. Membership
-        # ages out by its own timers (nobody can answer queries meanwhile); hosts and sources
-        # are forgotten if the switch stays away longer than the group membership interval.
-        self.absent_since[dpid] = now
-        return self._finish(now, Out(), set(self.installed), set(), topo_changed=True)
+        self.hosts.forget_switch(dpid)
+        eff = self.members.remove_switch(now, dpid)
+        self._member_ports = {k for k in self._member_ports if k[0] != dpid}
+        for grp, sw in self.route_switches.items():
+            sw.discard(dpid)
+        self.by_switch.pop(dpid, None)
+        self.counters["switch_forgotten"] += 1
+        return self._effects(now, eff, out) | self._forget_sources(lambda s: s.dpid == dpid)
 
     def port_update(self, now: float, dpid: int, port_no: int, up: bool, hw_addr: str = "") -> Out:
         changed = self.topo.port_update(now, dpid, port_no, up, hw_addr)
@@ -736,6 +753,11 @@ class Core:
         return self._finish(now, Out(), set(self.installed), groups, topo_changed=True)
 
     def link_delete(self, now: float, src: tuple[int, int], dst: tuple[int, int]) -> Out:
+        if src[0] in self.absent_since or dst[0] in self.absent_since:
+            # discovery lost sight of a switch whose control channel is down; its data plane
+            # may well work. Neighbours' port-down events are what take a link away.
+            self.counters["link_delete_ignored_absent"] += 1
+            return Out()
         if not self.topo.link_delete(src, dst):
             return Out()
         self.counters["link_delete"] += 1
@@ -902,15 +924,15 @@ class Core:
             out = self._end_grace(now)
             out.extend(self.tick(now))
             return out
+        forgot = False
         for dpid, since in list(self.absent_since.items()):
             if now - since >= self.members.config.group_membership_interval:
                 del self.absent_since[dpid]
-                self.hosts.forget_switch(dpid)
-                eff = self.members.remove_switch(now, dpid)
-                self._member_ports = {k for k in self._member_ports if k[0] != dpid}
-                out = Out()
-                groups |= self._effects(now, eff, out) | self._forget_sources(lambda s, d=dpid: s.dpid == d)
-                self.counters["switch_forgotten"] += 1
+                out0 = Out()
+                groups |= self._forget_switch(now, dpid, out0)
+                forgot = True
+        if forgot:
+            return self._finish(now, Out(), set(self.installed), groups, topo_changed=True)
         settle_due = self._next_settle is not None and now >= self._next_settle
         nd = self.members.next_deadline()
         members_due = nd is not None and now >= nd

@@ -59,10 +59,22 @@ class Topology:
 
     # ---------------------------------------------------------------- events
     def add_switch(self, now: float, dpid: int, ports: Iterable[tuple[int, bool, str]] = ()) -> None:
-        self.switches[dpid] = {}
+        """A switch (re)connected. Ports it had before and still has, in the same state,
+        keep what we learned about them (settled, switch-facing), so a reconnect does not
+        send host ports back into their settle period."""
+        old = self.switches.get(dpid, {})
+        new: dict[int, PortInfo] = {}
         for port_no, up, hw in ports:
-            if port_no <= OFPP_MAX:
-                self.switches[dpid][port_no] = PortInfo(port_no, up, now, False, hw)
+            if port_no > OFPP_MAX:
+                continue
+            prev = old.get(port_no)
+            if prev is not None and prev.up == up:
+                new[port_no] = prev
+            else:
+                new[port_no] = PortInfo(port_no, up, now, False, hw)
+        self.switches[dpid] = new
+        for ref in [a for a, b in self._seen.items() if (a[0] == dpid and a[1] not in new) or (b[0] == dpid and b[1] not in new)]:
+            del self._seen[ref]
         self._changed()
 
     def remove_switch(self, dpid: int) -> None:

@@ -209,12 +209,21 @@ def test_link_failure_reroutes_trees_on_a_ring():
     assert used not in res.link_copies
 
 
-def test_switch_away_longer_than_gmi_is_forgotten():
+def test_switch_away_keeps_forwarding_then_is_forgotten():
+    """A switch whose control channel drops keeps its place in the trees (fail_mode secure:
+    it still forwards); only after the group membership interval is it forgotten."""
     spec = topofile.linear(3)
     core = running(spec)
+    want = {(spec.dpid(h.switch), h.port): 1 for h in spec.hosts[1:]}
     d = spec.dpid("s3")
-    core.switch_leave(10.0, d)
-    assert any(k[0] == d for k in core.members.ports())  # kept while it may come back
+    out = core.switch_leave(10.0, d)
+    assert not out
+    # discovery loses its links: ignored while the switch is only unreachable for us
+    l = [l for l in spec.links if "s3" in (l.a, l.b)][0]
+    assert not core.link_delete(10.0, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    assert dict(deliveries(core, spec, spec.hosts[0]).delivered) == want
+    assert any(k[0] == d for k in core.members.ports())
     core.tick(10.0 + core.members.config.group_membership_interval + 1)
     assert not any(k[0] == d for k in core.members.ports())
     assert core.counters["switch_forgotten"] == 1
+    assert d not in core.installed
