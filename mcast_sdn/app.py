@@ -137,7 +137,11 @@ class McastSdn(app_manager.RyuApp):
         with hub.Timeout(timeout, TimeoutError):
             flows = ofctl_api.send_msg(self, flows_req, reply_cls=p.OFPFlowStatsReply, reply_multi=True)
             groups = ofctl_api.send_msg(self, p.OFPGroupDescStatsRequest(dp, 0), reply_cls=p.OFPGroupDescStatsReply, reply_multi=True)
-        return {"flows": [s for r in flows or () for s in r.body], "groups": [g for r in groups or () for g in r.body]}
+            meters = ()
+            if self.core.meter_ok.get(dpid):
+                meters = ofctl_api.send_msg(self, p.OFPMeterConfigStatsRequest(dp, 0, o.OFPM_ALL), reply_cls=p.OFPMeterConfigStatsReply, reply_multi=True)
+        return {"flows": [s for r in flows or () for s in r.body], "groups": [g for r in groups or () for g in r.body],
+                "meters": [m for r in meters or () for m in r.body]}
 
     def _tick_loop(self):
         while True:
@@ -153,6 +157,18 @@ class McastSdn(app_manager.RyuApp):
         # Ask OVS to send whole packets to the controller (we use OFPCML_NO_BUFFER anyway).
         dp = ev.msg.datapath
         dp.send_msg(dp.ofproto_parser.OFPSetConfig(dp, dp.ofproto.OFPC_FRAG_NORMAL, 0xFFFF))
+        # do its meters drop by packet rate? (then IGMP/MLD punts are metered per host port)
+        dp.send_msg(dp.ofproto_parser.OFPMeterFeaturesStatsRequest(dp, 0))
+
+    @set_ev_cls(ofp_event.EventOFPMeterFeaturesStatsReply, MAIN_DISPATCHER)
+    def _meter_features(self, ev):
+        dp = ev.msg.datapath
+        o = dp.ofproto
+        ok = False
+        for f in ev.msg.body:
+            ok = f.max_meter > 0 and bool(f.band_types & (1 << o.OFPMBT_DROP)) and bool(f.capabilities & o.OFPMF_PKTPS)
+        LOG.info("switch %016x meters: %s", dp.id, "usable" if ok else "not usable")
+        self.send(self.core.set_meter_support(self.now(), dp.id, ok))
 
     @set_ev_cls(topo_event.EventSwitchEnter)
     def _switch_enter(self, ev):
@@ -182,11 +198,18 @@ class McastSdn(app_manager.RyuApp):
             rb = self.read_switch(dpid, timeout=READBACK_TIMEOUT)
         except Exception as e:  # timeout, disconnect, switch error: the caller falls back
             LOG.warning("read-back of %016x failed: %s", dpid, e)
-            return None, None
+            return None, None, None
+        LOG.debug("read-back of %016x: %d flows, %d groups, %d meters", dpid, len(rb["flows"]), len(rb["groups"]), len(rb.get("meters", ())))
         flows, groups, bad = ofmsgs.readback_to_model(rb["flows"], rb["groups"])
+        meters = []
+        for m in rb.get("meters", ()):
+            try:
+                meters.append(ofmsgs.meter_from_config(m))
+            except (ValueError, AttributeError):
+                bad += 1
         if bad:
             self.core.counters["readback_unparsed"] += bad
-        return flows, groups
+        return flows, groups, meters
 
     def _after_queue(self) -> None:
         """Wait until everything queued before now has been written to the switches, so
@@ -197,8 +220,8 @@ class McastSdn(app_manager.RyuApp):
 
     def _readback(self, dpid: int) -> None:
         self._after_queue()
-        flows, groups = self._read_model(dpid)
-        self.send(self.core.adopt(self.now(), dpid, flows, groups))
+        flows, groups, meters = self._read_model(dpid)
+        self.send(self.core.adopt(self.now(), dpid, flows, groups, meters))
 
     def _audit_loop(self):
         """Low-rate audit: one switch at a time, each about every audit_interval seconds."""
@@ -214,8 +237,8 @@ class McastSdn(app_manager.RyuApp):
             try:
                 self._after_queue()
                 token = self.core.audit_token(dpid)
-                flows, groups = self._read_model(dpid)
-                self.send(self.core.audit(self.now(), dpid, token, flows, groups))
+                flows, groups, meters = self._read_model(dpid)
+                self.send(self.core.audit(self.now(), dpid, token, flows, groups, meters))
             except Exception:  # a bug must not stop the audits
                 LOG.exception("audit of %016x failed", dpid)
 

@@ -43,6 +43,7 @@ from mcast_sdn.ofmodel import (
     GroupDelete,
     GroupEntry,
     GroupModify,
+    MeterEntry,
     COOKIE_LEARN,
     FlowEntry,
     Output,
@@ -60,6 +61,7 @@ from mcast_sdn.topology import Topology
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_ARP = 0x0806
+ETH_LLDP = 0x88CC
 ETH_VLAN = 0x8100
 IPPROTO_IGMP = 2
 IPPROTO_ICMPV6 = 58
@@ -67,6 +69,26 @@ IPPROTO_PIM = 103
 MLD_TYPES = (130, 131, 132, 143)
 PRIO_PUNT = 1000
 PRIO_MISS = 0
+
+
+def punt_matches() -> list[dict]:
+    """What goes to the controller: IGMP, PIM (v4/v6) and the four MLD message types."""
+    ms = [
+        dict(eth_type=ETH_IPV4, ip_proto=IPPROTO_IGMP),
+        dict(eth_type=ETH_IPV4, ip_proto=IPPROTO_PIM),
+        dict(eth_type=ETH_IPV6, ip_proto=IPPROTO_PIM),
+    ]
+    ms += [dict(eth_type=ETH_IPV6, ip_proto=IPPROTO_ICMPV6, icmpv6_type=t) for t in MLD_TYPES]
+    return ms
+
+
+def metered_punt_flows(port: int) -> list[FlowEntry]:
+    """Per host port, the same punts through that port's meter: a host flooding reports is
+    cut down in the switch, before it can congest the control channel for everyone else."""
+    return [
+        FlowEntry(TABLE_INGRESS, PRIO_PUNT + 2, match(in_port=port, **m), (ToController(),), cookie=COOKIE_PUNT, meter=port)
+        for m in punt_matches()
+    ]
 
 
 def punt_flows() -> list[FlowEntry]:
@@ -91,6 +113,11 @@ def punt_flows() -> list[FlowEntry]:
                 cookie=COOKIE_PUNT,
             )
         )
+    # LLDP to the controller (Ryu installs the same; ours survives a del-flows because the
+    # audit restores it, and without it LLDP would be flooded and confuse discovery)
+    flows.append(FlowEntry(TABLE_INGRESS, PRIO_PUNT + 1, match(eth_type=ETH_LLDP), ctl, cookie=COOKIE_PUNT))
+    # IEEE 802.1D reserved addresses (STP, LACP, LLDP, ...) are never forwarded
+    flows.append(FlowEntry(TABLE_INGRESS, PRIO_PUNT - 100, match(eth_dst=("01:80:c2:00:00:00", "ff:ff:ff:ff:ff:f0")), (), cookie=COOKIE_PUNT))
     # unknown (port, source) pairs: to the controller for host learning
     flows.append(FlowEntry(TABLE_INGRESS, PRIO_MISS, match(), ctl, cookie=COOKIE_MISS))
     return flows
@@ -196,6 +223,7 @@ class CoreConfig:
     max_hosts_per_port: int = 64
     source_discovery_per_second: float = 200.0  # controller budget for unknown-source PacketIns per switch
     punt_per_second: float = 1000.0  # controller budget for IGMP/MLD PacketIns per switch
+    punt_per_port_per_second: float = 50.0  # ... and per host port (hosts send a few per second)
     # After a controller (re)start, multicast entries found on switches are kept untouched for
     # this long while membership is rebuilt by queries (None: settle + startup query interval
     # + query response interval + 2 s), so members that stay joined lose nothing.
@@ -266,20 +294,35 @@ class Core:
         self.grace_until: float | None = None
         self._change_seq: Counter[int] = Counter()
         self.absent_since: dict[int, float] = {}
+        self.meter_ok: dict[int, bool] = {}  # per switch: OpenFlow meters usable for punt rate limits
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
-        st = SwitchState(dict(self._base_flows(now, dpid)))
+        st = SwitchState(dict(self._base_flows(now, dpid)), {}, self._meters(now, dpid))
         mt = self.mtables.get(dpid)
         if mt is not None:
             st.flows.update(mt.flows)
             st.groups.update(mt.groups)
         return st
 
+    def _meters(self, now: float, dpid: int) -> dict:
+        if not self.meter_ok.get(dpid):
+            return {}
+        rate = max(1, int(self.config.punt_per_port_per_second))
+        return {p: MeterEntry(p, rate, rate) for p in self.topo.edge_ports(now, dpid) if p <= METER_ID_MAX}
+
+    def set_meter_support(self, now: float, dpid: int, ok: bool) -> Out:
+        """The adapter learned whether the switch has packet-rate drop meters."""
+        if self.meter_ok.get(dpid) == ok:
+            return Out()
+        self.meter_ok[dpid] = ok
+        self._base.pop(dpid, None)
+        return self._sync(now, {dpid}) if dpid in self.installed else Out()
+
     def _base_flows(self, now: float, dpid: int) -> dict:
         """Everything but the multicast trees, cached until topology or hosts change."""
         edge = tuple(self.topo.edge_ports(now, dpid))
-        key = (self.topo.version, self.hosts.version, edge)
+        key = (self.topo.version, self.hosts.version, edge, self.meter_ok.get(dpid, False))
         cached = self._base.get(dpid)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -288,6 +331,11 @@ class Core:
             flows[f.key] = f
         for f in classify_flows():
             flows[f.key] = f
+        if self.meter_ok.get(dpid):
+            for p in edge:
+                if p <= METER_ID_MAX:
+                    for f in metered_punt_flows(p):
+                        flows[f.key] = f
         # unknown (S,G) from a host port: to the controller (source discovery);
         # from another switch: drop (RPF failure or a tree being changed)
         f = FlowEntry(TABLE_MCAST, 0, match(), (ToController(),), cookie=COOKIE_SRCDISC)
@@ -587,7 +635,7 @@ class Core:
             out.add(dpid, [DeleteAllOurs()])
         return self._finish(now, out, set(self.installed), set(), topo_changed=True)
 
-    def adopt(self, now: float, dpid: int, flows: list[FlowEntry] | None, groups: list[GroupEntry] | None) -> Out:
+    def adopt(self, now: float, dpid: int, flows: list[FlowEntry] | None, groups: list[GroupEntry] | None, meters=None) -> Out:
         """The switch's read-back arrived (None: it failed: start clean).
 
         What it holds becomes `installed`, and one diff makes it what we want: entries
@@ -608,6 +656,7 @@ class Core:
         inst = SwitchState(
             {f.key: f for f in flows if f.cookie & COOKIE_MASK_ALL == COOKIE_PREFIX},
             {g.group_id: g for g in groups},
+            {m.meter_id: m for m in meters or ()},
         )
         self.installed[dpid] = inst
         self.counters["readback_adopted"] += 1
@@ -634,13 +683,17 @@ class Core:
             self.mtables[dpid].adopt({g: p for g, p in adopt_groups.items() if g in gids})
             self.frozen[dpid] = (keys, gids)
             self.counters["adopted_mcast_flows"] += sum(1 for k in keys if k[0] == TABLE_MCAST)
-        return self._finish(now, out, {dpid}, set())
+        self._finish(now, out, {dpid}, set())
+        for c in out.all_changes(dpid):
+            self.counters["adopt_changes"] += 1
+            self.counters["adopt_changes:" + type(c).__name__] += 1
+        return out
 
     def audit_token(self, dpid: int) -> int:
         """Taken when a read-back for an audit is requested (see `audit`)."""
         return self._change_seq[dpid]
 
-    def audit(self, now: float, dpid: int, token: int, flows: list[FlowEntry] | None, groups: list[GroupEntry] | None) -> Out:
+    def audit(self, now: float, dpid: int, token: int, flows: list[FlowEntry] | None, groups: list[GroupEntry] | None, meters=None) -> Out:
         """Periodic audit: compare a read-back with what we believe is installed and repair drift.
 
         `token` from `audit_token` at request time: if we sent changes to the switch since,
@@ -655,9 +708,10 @@ class Core:
         have = SwitchState(
             {f.key: f for f in flows if f.cookie & COOKIE_MASK_ALL == COOKIE_PREFIX},
             {g.group_id: g for g in groups},
+            {m.meter_id: m for m in meters} if meters is not None else dict(self.installed[dpid].meters),
         )
         inst = self.installed[dpid]
-        if have.flows == inst.flows and have.groups == inst.groups:
+        if have.flows == inst.flows and have.groups == inst.groups and have.meters == inst.meters:
             return Out()
         missing = len(set(inst.flows) - set(have.flows)) + len(set(inst.groups) - set(have.groups))
         extra = len(set(have.flows) - set(inst.flows)) + len(set(have.groups) - set(inst.groups))
@@ -790,10 +844,12 @@ class Core:
             return self._source_discovery(now, dpid, in_port, eth, data)
         return self._miss(now, dpid, in_port, eth, data)
 
-    def _budget(self, kind: str, dpid: int, rate: float, now: float) -> bool:
-        b = self._budgets.get((kind, dpid))
+    def _budget(self, kind: str, key, rate: float, now: float) -> bool:
+        b = self._budgets.get((kind, key))
         if b is None:
-            b = self._budgets[(kind, dpid)] = TokenBucket(rate)
+            if len(self._budgets) > 100000:  # bounded: ports come and go
+                self._budgets.clear()
+            b = self._budgets[(kind, key)] = TokenBucket(rate)
         return b.take(now)
 
     def _learn(self, now: float, dpid: int, in_port: int, eth: EthInfo) -> bool:
@@ -832,7 +888,10 @@ class Core:
     def _punted(self, now: float, dpid: int, in_port: int, eth: EthInfo, data: bytes) -> Out:
         kind = "igmp" if eth.ip_proto == IPPROTO_IGMP else "pim" if eth.ip_proto == IPPROTO_PIM else "mld"
         self.counters[f"punt_{kind}"] += 1
-        if not self._budget("punt", dpid, self.config.punt_per_second, now):
+        # per port first (a flooding host cannot use up the switch's budget), then per switch
+        if not self._budget("punt", (dpid, in_port), self.config.punt_per_port_per_second, now) or not self._budget(
+            "punt", dpid, self.config.punt_per_second, now
+        ):
             self.members.count_drop("rate_limited")
             self.counters["drop_punt_rate_limited"] += 1
             return Out()
@@ -985,6 +1044,7 @@ class Core:
 
 
 MAX_SOURCES_PER_GROUP = 1024
+METER_ID_MAX = 0xFFFF0000
 
 
 def merge_interest(a: Interest | None, b: Interest | None) -> Interest | None:

@@ -154,6 +154,18 @@ def _describe_action(a: Action) -> str:
     return repr(a)
 
 
+@dataclass(frozen=True, slots=True)
+class MeterEntry:
+    """An OpenFlow 1.3 meter with one drop band, in packets per second (rate limiting)."""
+
+    meter_id: int
+    rate_pps: int
+    burst: int
+
+    def describe(self) -> dict:
+        return {"meter_id": self.meter_id, "rate_pps": self.rate_pps, "burst": self.burst}
+
+
 # ---- changes: what the adapter must send, in order
 
 
@@ -183,6 +195,21 @@ class GroupDelete:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterAdd:
+    entry: MeterEntry
+
+
+@dataclass(frozen=True, slots=True)
+class MeterModify:
+    entry: MeterEntry
+
+
+@dataclass(frozen=True, slots=True)
+class MeterDelete:
+    meter_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Barrier:
     pass
 
@@ -199,7 +226,7 @@ class PacketOut:
     data: bytes
 
 
-Change = Union[FlowAdd, FlowDelete, GroupAdd, GroupModify, GroupDelete, Barrier, DeleteAllOurs, PacketOut]
+Change = Union[FlowAdd, FlowDelete, GroupAdd, GroupModify, GroupDelete, MeterAdd, MeterModify, MeterDelete, Barrier, DeleteAllOurs, PacketOut]
 
 
 @dataclass(slots=True)
@@ -208,9 +235,10 @@ class SwitchState:
 
     flows: dict[tuple, FlowEntry] = field(default_factory=dict)
     groups: dict[int, GroupEntry] = field(default_factory=dict)
+    meters: dict[int, MeterEntry] = field(default_factory=dict)
 
     def copy(self) -> "SwitchState":
-        return SwitchState(dict(self.flows), dict(self.groups))
+        return SwitchState(dict(self.flows), dict(self.groups), dict(self.meters))
 
 
 def diff(desired: SwitchState, installed: SwitchState) -> list[Change]:
@@ -222,6 +250,12 @@ def diff(desired: SwitchState, installed: SwitchState) -> list[Change]:
     because the diff of equal states is empty.
     """
     changes: list[Change] = []
+    for mid, m in desired.meters.items():
+        have_m = installed.meters.get(mid)
+        if have_m is None:
+            changes.append(MeterAdd(m))
+        elif have_m != m:
+            changes.append(MeterModify(m))
     for gid, g in desired.groups.items():
         have = installed.groups.get(gid)
         if have is None:
@@ -233,6 +267,7 @@ def diff(desired: SwitchState, installed: SwitchState) -> list[Change]:
             changes.append(FlowAdd(f))
     removals: list[Change] = [FlowDelete(f) for k, f in installed.flows.items() if k not in desired.flows]
     removals += [GroupDelete(gid) for gid in installed.groups if gid not in desired.groups]
+    removals += [MeterDelete(mid) for mid in installed.meters if mid not in desired.meters]
     if removals:
         if changes:
             changes.append(Barrier())
@@ -291,6 +326,11 @@ def apply(state: SwitchState, changes: Iterable[Change]) -> None:
             # OVS semantics: deleting a group deletes the flows that point at it.
             for k in [k for k, f in state.flows.items() if any(isinstance(a, ToGroup) and a.group_id == c.group_id for a in f.actions)]:
                 del state.flows[k]
+        elif isinstance(c, (MeterAdd, MeterModify)):
+            state.meters[c.entry.meter_id] = c.entry
+        elif isinstance(c, MeterDelete):
+            state.meters.pop(c.meter_id, None)
         elif isinstance(c, DeleteAllOurs):
             state.flows.clear()
             state.groups.clear()
+            state.meters.clear()

@@ -22,6 +22,10 @@ from mcast_sdn.ofmodel import (
     GroupDelete,
     GroupEntry,
     GroupModify,
+    MeterAdd,
+    MeterDelete,
+    MeterEntry,
+    MeterModify,
     Output,
     PacketOut,
     ToController,
@@ -105,6 +109,13 @@ def compile_change(dp, c: Change) -> list:
         return [group_mod(dp, c.entry, ofp.OFPGC_MODIFY)]
     if isinstance(c, GroupDelete):
         return [parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_ALL, c.group_id, [])]
+    if isinstance(c, (MeterAdd, MeterModify)):
+        m = c.entry
+        cmd = ofp.OFPMC_ADD if isinstance(c, MeterAdd) else ofp.OFPMC_MODIFY
+        bands = [parser.OFPMeterBandDrop(rate=m.rate_pps, burst_size=m.burst)]
+        return [parser.OFPMeterMod(dp, command=cmd, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST, meter_id=m.meter_id, bands=bands)]
+    if isinstance(c, MeterDelete):
+        return [parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=c.meter_id, bands=[])]
     if isinstance(c, Barrier):
         return [parser.OFPBarrierRequest(dp)]
     if isinstance(c, DeleteAllOurs):
@@ -120,6 +131,7 @@ def compile_change(dp, c: Change) -> list:
                 match=parser.OFPMatch(),
             ),
             parser.OFPGroupMod(dp, ofp.OFPGC_DELETE, ofp.OFPGT_ALL, ofp.OFPG_ALL, []),
+            parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL, bands=[]),
             parser.OFPBarrierRequest(dp),
         ]
     if isinstance(c, PacketOut):
@@ -196,3 +208,11 @@ def readback_to_model(flows, groups) -> tuple[list[FlowEntry], list[GroupEntry],
         except (ValueError, AttributeError, TypeError):
             bad += 1
     return out_f, out_g, bad
+
+
+def meter_from_config(cfg) -> MeterEntry:
+    """One OFPMeterConfigStats as a model MeterEntry (single drop band, pkt/s)."""
+    if len(cfg.bands) != 1:
+        raise ValueError("meter with several bands")
+    band = cfg.bands[0]
+    return MeterEntry(cfg.meter_id, band.rate, band.burst_size)

@@ -316,3 +316,36 @@ def test_link_local_multicast_floods_and_routable_multicast_goes_to_tree_table()
     assert f.goto == ofmodel.TABLE_MCAST
     f = lookup(st, ofmodel.TABLE_CLASSIFY, {"eth_type": 0x86DD, "ipv6_dst": "ff0e::1"})
     assert f.goto == ofmodel.TABLE_MCAST
+
+
+def test_meters_rate_limit_punts_per_host_port_when_supported():
+    from mcast_sdn.ofmodel import MeterAdd
+    from mcast_sdn import ofmsgs
+
+    spec = topofile.linear(2)
+    core = _core_for(spec)
+    core.tick(5.0)
+    d = spec.dpid("s1")
+    host_port = spec.hosts[0].port
+    assert not core.installed[d].meters
+    out = core.set_meter_support(5.0, d, True)
+    ch = out.by_dpid[d]
+    meters = [c for c in ch if isinstance(c, MeterAdd)]
+    assert [m.entry.meter_id for m in meters] == [host_port], "one meter per host port, none on links"
+    first_flow = next(i for i, c in enumerate(ch) if isinstance(c, FlowAdd))
+    assert ch.index(meters[0]) < first_flow, "meters must exist before flows use them"
+    metered = [f for f in core.installed[d].flows.values() if f.meter is not None]
+    assert metered and all(dict(f.match)["in_port"] == host_port and f.meter == host_port for f in metered)
+    # every change compiles to a Ryu message that serialises
+    from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+
+    class DP:
+        ofproto, ofproto_parser = ofproto_v1_3, ofproto_v1_3_parser
+
+        def set_xid(self, msg):
+            msg.set_xid(1)
+
+    for c in ch:
+        for m in ofmsgs.compile_change(DP(), c):
+            m.serialize()
+    assert core.set_meter_support(6.0, d, True).count() == 0
