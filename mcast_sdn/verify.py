@@ -779,15 +779,24 @@ def plan_streams(plan: Plan) -> list[StreamInfo]:
                        s.at + (s.count - 1) / s.rate, 0, s.count) for s in plan.sends]
 
 
-def must_receive(interest: Interest | None, stream: StreamInfo, expect: Mapping) -> range:
-    """The packets of `stream` that the host of `interest` must get exactly once."""
+def must_receive(interest: Interest | None, stream: StreamInfo, expect: Mapping,
+                 sent_at: Mapping[int, float] | None = None) -> range | list:
+    """The packets of `stream` that the host of `interest` must get exactly once.
+
+    A packet's send time is the schedule's (first send + k / rate) unless `sent_at`
+    ({seq: time stamped in the datagram}, from any host that saw it) knows better: a
+    sender the CPU held up sends late, and a late packet near a leave is not owed.
+    """
     if interest is None or interest.t_join is None or interest.host == stream.host:
         return range(0)
     if interest.group != stream.group or not interest.socket_admits(stream.src):
         return range(0)
     lo = interest.t_join + float(expect.get("join_grace", 1.0))
     hi = None if interest.t_leave is None else interest.t_leave - float(expect.get("leave_margin", 0.3))
-    return stream.seqs_between(lo, hi)
+    if not sent_at:
+        return stream.seqs_between(lo, hi)
+    wide = stream.seqs_between(lo - 1.0, None if hi is None else hi + 1.0)
+    return [k for k in wide if lo <= sent_at.get(k, stream.t_of(k)) and (hi is None or sent_at.get(k, stream.t_of(k)) <= hi)]
 
 
 def expected_delivery(plan: Plan) -> list[dict]:
@@ -935,13 +944,22 @@ def analyse(plan: Plan, obs: Observed) -> dict:
     join_grace = float(expect["join_grace"])
     leave_grace = float(expect["leave_grace"])
     rows: list[dict] = []
+    # when each packet really left (stamped in the datagram), from every host that saw it
+    sent_at: dict[int, dict[int, float]] = defaultdict(dict)
+    for recs in list(obs.members.values()) + list(obs.watch.values()):
+        for r in recs:
+            if r.get("event") in ("rx", "wire"):
+                try:
+                    sent_at[int(r["stream"])][int(r["seq"])] = float(r["sent"])
+                except (KeyError, TypeError, ValueError):
+                    continue
     join_lat: dict[tuple, float] = {}
     leave_lat: dict[tuple, float] = {}
     censored: list[str] = []
     for h in plan.host_names():
         for s in streams:
             i = interests.get((h, s.group))
-            must = must_receive(i, s, expect)
+            must = must_receive(i, s, expect, sent_at.get(s.stream))
             member_recs = obs.members.get((h, s.group), [])
             rx = _ev(member_recs, "rx", s.group, s.src, s.stream)
             wire = _ev(obs.watch.get(h, []), "wire", s.group, s.src, s.stream)

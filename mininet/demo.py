@@ -127,7 +127,9 @@ def main(argv=None) -> int:
             print(f"  {at:4.1f}s  {text}")
         report = runner.Run(plan, net, ctl, logdir / "records").execute()
 
-        banner("trees built by the controller (GET /mcast/v1/groups, while all streams ran)")
+        at = report.get("trees_view_at")
+        banner("trees built by the controller (GET /mcast/v1/groups"
+               + (f", {at:.1f}s into the scenario)" if at is not None else ")"))
         print(V.format_trees(report.get("trees_view") or {}, spec))
         banner("verification")
         print(V.format_report(report))

@@ -17,8 +17,9 @@ discovered it; then plays the timeline with the kernel's IGMP/MLD stack:
 * every host also runs a wire watcher (``mcast_recv.py --wire on`` that never joins), so
   whatever reaches a host's interface is seen, member or not;
 * OVS port counters of every inter-switch port are read before the first stream, when
-  it starts and at the end; the controller's trees (GET /mcast/v1/groups) are polled
-  while streams run.
+  it starts and at the end (the hosts' IPv6 router solicitations, which Linux repeats
+  forever and the network floods, are switched off first); the controller's trees
+  (GET /mcast/v1/groups) are polled every 0.5 s while streams run.
 
 It prints per host and stream what was owed, received, duplicated, missed and leaked,
 join/leave latencies (median/p95 over mid-stream joins and leaves), per-link copies
@@ -183,6 +184,7 @@ class Run:
         self._rest_failed = False
         self._next_poll = 0.0
         self.names = {s.dpid: s.name for s in self.spec.switches}
+        self.t0_wall = time.time()
 
     # -- helpers -------------------------------------------------------------
     def host(self, name):
@@ -375,18 +377,21 @@ class Run:
             edges[s.stream] = es
         return edges
 
-    def display_view(self, streams) -> dict | None:
-        """The REST view to show: the last snapshot taken while every stream that ever ran was running,
-        else the last one taken while any stream ran."""
+    def display_view(self, streams) -> tuple[float | None, dict | None]:
+        """(wall time, REST view) to show: the last snapshot taken while every stream that ever ran
+        was running, else the last one taken while any stream ran, else the last one."""
+        if not self.snapshots:
+            return None, None
         spans = [(s.t_first, s.t_last) for s in streams if s.t_first is not None]
-        if not spans or not self.snapshots:
-            return self.snapshots[-1][1] if self.snapshots else None
-        lo, hi = max(a for a, _ in spans), min(b for _, b in spans)
-        inside = [v for t, v in self.snapshots if lo <= t <= hi]
-        if inside:
-            return inside[-1]
-        anyrun = [v for t, v in self.snapshots if any(a <= t <= b for a, b in spans)]
-        return anyrun[-1] if anyrun else self.snapshots[-1][1]
+        if spans:
+            lo, hi = max(a for a, _ in spans), min(b for _, b in spans)
+            inside = [(t, v) for t, v in self.snapshots if lo <= t <= hi]
+            if inside:
+                return inside[-1]
+            anyrun = [(t, v) for t, v in self.snapshots if any(a <= t <= b for a, b in spans)]
+            if anyrun:
+                return anyrun[-1]
+        return self.snapshots[-1]
 
     # -- the run -------------------------------------------------------------
     def execute(self) -> dict:
@@ -405,6 +410,7 @@ class Run:
                             + [(s.at, 1, i, s) for i, s in enumerate(plan.sends)]
                             + [(f.at, 2, i, f) for i, f in enumerate(plan.faults)], key=lambda e: e[:3])
             m0 = time.monotonic()
+            self.t0_wall = time.time()
             self.log(f"  playing {len(plan.joins)} joins, {len(plan.sends)} streams, {len(plan.faults)} faults "
                      f"over {end:.1f}s")
             t1_wall, tx1 = None, None
@@ -485,7 +491,8 @@ class Run:
         obs.trees = {s.stream: {"tree_links": len(trees.get(s.stream, ())), "optimal_links": optimal.get(s.stream),
                                 "tree": sorted(trees.get(s.stream, ()))} for s in streams}
         report = V.analyse(plan, obs)
-        report["trees_view"] = self.display_view(streams)
+        t_view, report["trees_view"] = self.display_view(streams)
+        report["trees_view_at"] = None if t_view is None else round(t_view - self.t0_wall, 2)
         report["timing"] = {"play_seconds": round(time.monotonic() - t_begin, 2), "planned_seconds": end}
         report["workdir"] = str(self.dir)
         return report

@@ -446,6 +446,24 @@ def test_latencies_are_measured_for_mid_stream_joins_and_leaves():
     assert lat["join"]["n"] == 1 and lat["join"]["per_host"]["h3/239.1.1.1"] == pytest.approx(0.052, abs=0.011)
 
 
+def test_a_packet_sent_late_near_a_leave_is_not_owed():
+    d = scenario(timeline=[
+        {"at": 0, "join": "G", "hosts": ["h2", "h3"]},
+        {"at": 3, "leave": "G", "hosts": "h2"},  # owed until 2.7 s
+        {"at": 1, "send": "G", "hosts": "h1", "count": 300, "rate": 100},
+    ])
+    plan = plan_of(d)
+    obs = synthetic(plan)
+    h2 = obs.members[("h2", "239.1.1.1")]
+    obs.members[("h2", "239.1.1.1")] = [r for r in h2 if r.get("seq") != 169]  # scheduled at 2.69 s
+    rep = V.analyse(plan, obs)
+    assert rep["verdict"] is False and "seq 169" in rep["problems"][0]
+    for r in obs.members[("h3", "239.1.1.1")]:
+        if r.get("seq") == 169:
+            r["sent"] = T0 + 2.75  # h3 saw it stamped after h2's margin: the CPU held the sender up
+    assert V.analyse(plan, obs)["verdict"] is True
+
+
 def test_sender_and_receiver_failures_are_problems():
     plan = basic_plan()
     obs = synthetic(plan)
