@@ -229,6 +229,7 @@ class CoreConfig:
     # + query response interval + 2 s), so members that stay joined lose nothing.
     restart_grace: float | None = None
     audit_interval: float = 30.0  # seconds between read-back audits of one switch (round robin)
+    steiner_repair_interval: float = 30.0  # background repair of incrementally grown steiner trees
 
 
 class TokenBucket:
@@ -295,6 +296,8 @@ class Core:
         self._change_seq: Counter[int] = Counter()
         self.absent_since: dict[int, float] = {}
         self.meter_ok: dict[int, bool] = {}  # per switch: OpenFlow meters usable for punt rate limits
+        self.incremental: dict = {}  # (group, source) -> trees.IncrementalTree (steiner mode)
+        self._next_repair: float | None = None
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
@@ -479,6 +482,7 @@ class Core:
             self._cache = trees.PathCache(self.topo.graph())
             self._cache_version = self.topo.version
             self._center = None
+            self.incremental.clear()  # full recompute on topology change
         return self._cache
 
     def _recompute(self, now: float, groups) -> dict[int, tuple[set, set]]:
@@ -506,7 +510,7 @@ class Core:
                         self._center = trees.choose_center(g, cache=cache)
                     center = self._center
                 try:
-                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center)
+                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental)
                 except Exception as e:  # never let one group break the controller
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1
@@ -529,6 +533,10 @@ class Core:
                 self.by_switch.get(d, set()).discard(grp)
             for d in new:
                 self.by_switch.setdefault(d, set()).add(grp)
+            if self.incremental:
+                keep = set(route.trees) if route is not None and route.mode == "steiner" else set()
+                for key in [k for k in self.incremental if k[0] == grp and k[1] not in keep]:
+                    del self.incremental[key]
             if route is None:
                 self.routes.pop(grp, None)
                 self.route_switches.pop(grp, None)
@@ -541,6 +549,19 @@ class Core:
                     else:
                         self.negative.pop((grp, addr), None)
         self.timings["trees"] += time.perf_counter() - t0
+        return changed
+
+    def repair_trees(self) -> set:
+        """Background pass: re-optimise incrementally grown steiner trees (they drift under
+        churn); returns the groups whose tree changed (to be reinstalled make-before-break)."""
+        changed = set()
+        for (grp, _src), inc in list(self.incremental.items()):
+            try:
+                if inc.repair():
+                    changed.add(grp)
+                    self.counters["steiner_repairs"] += 1
+            except Exception:  # a disconnected terminal etc.: the next recompute handles it
+                self.counters["steiner_repair_error"] += 1
         return changed
 
     def _with_static(self, members: dict, groups) -> dict:
@@ -992,6 +1013,12 @@ class Core:
                 forgot = True
         if forgot:
             return self._finish(now, Out(), set(self.installed), groups, topo_changed=True)
+        if self.incremental:
+            if self._next_repair is None:
+                self._next_repair = now + self.config.steiner_repair_interval
+            elif now >= self._next_repair:
+                self._next_repair = now + self.config.steiner_repair_interval
+                groups |= self.repair_trees()
         settle_due = self._next_settle is not None and now >= self._next_settle
         nd = self.members.next_deadline()
         members_due = nd is not None and now >= nd

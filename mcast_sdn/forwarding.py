@@ -168,8 +168,14 @@ def compute_group(
     config: TreeConfig,
     cache: trees.PathCache | None = None,
     center: int | None = None,
+    incremental: dict | None = None,
 ) -> GroupRoute:
-    """Forwarding of one group. `members`: port -> Interest (with .wants(source))."""
+    """Forwarding of one group. `members`: port -> Interest (with .wants(source)).
+
+    `incremental`: a dict owned by the caller that keeps one `trees.IncrementalTree` per
+    (group, source) for steiner mode, so joins graft and leaves prune instead of
+    recomputing (the caller drops it on topology change and repairs it periodically).
+    """
     mode, rp = config.mode_for(group)
     route = GroupRoute(group, mode)
     routers = {rp_ for rp_ in router_ports}
@@ -178,8 +184,23 @@ def compute_group(
         _shared(route, group, graph, members, routers, srcs, rp, cache, center)
     else:
         for s in srcs:
-            _source_tree(route, group, graph, members, routers, s, mode, cache, config)
+            _source_tree(route, group, graph, members, routers, s, mode, cache, config, incremental)
     return route
+
+
+def _steiner_incremental(incremental: dict, key, graph, source: int, terminals: list[int], cache) -> nx.Graph:
+    inc = incremental.get(key)
+    if inc is None or inc.root != source:
+        inc = trees.IncrementalTree(graph, "steiner", source=source, terminals=[t for t in terminals if t != source], cache=cache)
+        incremental[key] = inc
+    else:
+        want = set(terminals) - {source}
+        have = set(inc.terminals) - {source}
+        for t in sorted(have - want):
+            inc.prune(t)
+        for t in sorted(want - have):
+            inc.graft(t)
+    return inc.to_graph()
 
 
 def _wanting(members, routers, source) -> set[PortKey]:
@@ -187,7 +208,7 @@ def _wanting(members, routers, source) -> set[PortKey]:
     return want | routers
 
 
-def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cache, config) -> None:
+def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cache, config, incremental=None) -> None:
     want = _wanting(members, routers, s.addr) - {(s.dpid, s.port)}
     m = match(in_port=s.port, **_addr_fields(group, s.addr))
     if s.dpid not in graph:
@@ -200,7 +221,9 @@ def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cac
         route.trees[s.addr] = []
         return
     terminals = sorted({d for d, _ in want} | {s.dpid})
-    if mode == "steiner" and len(terminals) > 2:
+    if mode == "steiner" and incremental is not None:
+        t = _steiner_incremental(incremental, (group, s.addr), graph, s.dpid, terminals, cache)
+    elif mode == "steiner" and len(terminals) > 2:
         t = trees.steiner_tree(graph, terminals, root=s.dpid, cache=cache)
     else:
         t = trees.spt(graph, s.dpid, terminals, cache=cache)
