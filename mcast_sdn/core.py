@@ -230,6 +230,17 @@ class CoreConfig:
     restart_grace: float | None = None
     audit_interval: float = 30.0  # seconds between read-back audits of one switch (round robin)
     steiner_repair_interval: float = 30.0  # background repair of incrementally grown steiner trees
+    # RFC 4541 §2.1.2(3): ports that receive all multicast, registered or not (like router
+    # ports), e.g. for hosts that cannot speak IGMP/MLD. [[dpid, port], ...]
+    flood_ports: tuple = ()
+
+    def __post_init__(self) -> None:
+        ports = []
+        for item in self.flood_ports or ():
+            if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in item)):
+                raise ValueError(f"core: flood_ports entries must be [dpid, port], got {item!r}")
+            ports.append((item[0], item[1]))
+        self.flood_ports = tuple(sorted(set(ports)))
 
 
 class TokenBucket:
@@ -502,7 +513,7 @@ class Core:
             route = None
             if srcs or mem:
                 family = 4 if ipaddress.ip_address(grp).version == 4 else 6
-                routers = self.members.router_ports(family)
+                routers = self.members.router_ports(family) | set(self.config.flood_ports)
                 mode, _ = self.tree_config.mode_for(grp)
                 center = None
                 if mode == "shared":

@@ -301,3 +301,32 @@ def test_steiner_trees_grow_incrementally_and_background_repair_does_not_break_d
     sc.check()
     route = sc.core.routes[ipaddress.ip_address(group)]
     assert len(next(iter(route.trees.values()))) == after
+
+
+def test_flood_ports_receive_unregistered_multicast():
+    spec = topofile.linear(3)
+    tc = TreeConfig()
+    core = Core(CoreConfig(settle=0.0, flood_ports=[[3, spec.hosts[2].port]]), tree_config=tc)
+    sc = Scenario(spec, "spt", 0)
+    sc.core = core
+    ports = {s.dpid: [] for s in spec.switches}
+    for l in spec.links:
+        ports[spec.dpid(l.a)].append(l.a_port)
+        ports[spec.dpid(l.b)].append(l.b_port)
+    for h in spec.hosts:
+        ports[spec.dpid(h.switch)].append(h.port)
+    for d, ps in ports.items():
+        core.switch_enter(0.0, d, [(p, True, "") for p in ps])
+    for l in spec.links:
+        core.link_add(0.0, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    core.tick(0.1)
+    for h in spec.hosts:
+        core.packet_in(0.1, spec.dpid(h.switch), h.port, COOKIE_MISS, b"\xff" * 6 + bytes.fromhex(h.mac.replace(":", "")) + b"\x08\x06" + b"\x00" * 28)
+    sc.send_first_packet(spec.hosts[0], "239.88.0.1")  # nobody joined
+    net = FakeNetwork(core.installed, core.topo.link_ports())
+    h1 = spec.hosts[0]
+    res = net.inject(1, h1.port, {"eth_src": h1.mac, "eth_dst": "01:00:5e:58:00:01", "eth_type": 0x0800, "ipv4_src": "10.0.0.1", "ipv4_dst": "239.88.0.1"})
+    assert dict(res.delivered) == {(3, spec.hosts[2].port): 1}
+    import pytest as _pt
+    with _pt.raises(ValueError):
+        CoreConfig(flood_ports=[["x", 1]])
