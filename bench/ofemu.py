@@ -201,17 +201,48 @@ class EmuNet:
         self.counts: dict[str, int] = {}
         self.mods: list[tuple[float, str, int]] = []  # (time, kind, dpid)
         self.last_mod = 0.0
+        self.responses = 0  # FlowMods + GroupMods + non-LLDP PacketOuts
+        self.last_any = 0.0
         self.cond = threading.Condition(self._lock)
 
     def count(self, what: str, now: float) -> None:
-        with self._lock:
+        with self.cond:
             self.counts[what] = self.counts.get(what, 0) + 1
+            if what == "packet_out":
+                self.responses += 1
+                self.last_any = now
+                self.cond.notify_all()
+
+    def wait_responses(self, n: int, timeout: float) -> bool:
+        """Wait until at least n responses (FlowMods, GroupMods, non-LLDP PacketOuts) in total."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.responses < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+        return True
+
+    def settle(self, n_before: int, n_expected: int, quiet: float = 0.3, timeout: float = 20.0) -> None:
+        """After sending n_expected PacketIns that each draw at least one response: wait for
+        those responses, then for `quiet` seconds without any (phases must not overlap)."""
+        self.wait_responses(n_before + n_expected, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                last = self.last_any
+            if time.perf_counter() - last >= quiet:
+                return
+            time.sleep(quiet / 4)
 
     def mod(self, kind: str, dpid: int, now: float) -> None:
         with self.cond:
             self.counts[kind] = self.counts.get(kind, 0) + 1
             self.mods.append((now, kind, dpid))
             self.last_mod = now
+            self.responses += 1
+            self.last_any = now
             self.cond.notify_all()
 
     def n_mods(self) -> int:

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -27,7 +28,7 @@ import networkx as nx
 from common import ROOT, bar, summary, table
 from coredrive import Driver, count_mods, group_addr, udp_frame, v2_report_frame
 from mcast_sdn import topofile
-from mcast_sdn.ctlproc import ControllerProcess, free_port, ryu_manager_path
+from mcast_sdn.ctlproc import free_port, ryu_manager_path
 from mcast_sdn.ofmodel import COOKIE_PUNT, COOKIE_SRCDISC, TABLE_MCAST
 from ofemu import EmuNet
 
@@ -87,21 +88,31 @@ def _in_process(spec, groups: int, events: int, version: int, seed: int = 5):
 
 # ------------------------------------------------------------------ (b) ryu-manager + emulator
 class RyuApp:
-    """ryu-manager running any app, started and stopped by PID (its own session)."""
+    """ryu-manager running any app, started and stopped by PID (its own session).
 
-    def __init__(self, app: str, log_path: Path):
+    `prefix` runs it under a wrapper (e.g. ``python -m cProfile -o FILE``); `stop_signal`
+    SIGINT lets such a wrapper write its output on the way out."""
+
+    def __init__(self, app: str, log_path: Path, *, extra_args=(), env=None, prefix=(), stop_signal=None):
+        import signal
+
         self.app = app
         self.of_port = free_port()
         self.log_path = log_path
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.prefix = list(prefix)
+        self.stop_signal = stop_signal or signal.SIGTERM
         self.proc = None
         self._fh = None
 
     def start(self, wait: float = 20.0):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.log_path, "w")
-        cmd = [ryu_manager_path(), "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(self.of_port),
-               self.app]
-        self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True)
+        cmd = self.prefix + [ryu_manager_path(), "--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port",
+                             str(self.of_port), *self.extra_args, self.app]
+        env = dict(os.environ, **(self.env or {}))
+        self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         deadline = time.monotonic() + wait
         hexport = f":{self.of_port:04X}"
         while time.monotonic() < deadline:
@@ -118,11 +129,11 @@ class RyuApp:
 
         if self.proc is not None and self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, self.stop_signal)
             except ProcessLookupError:
                 pass
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
@@ -131,19 +142,38 @@ class RyuApp:
             self._fh = None
 
 
-def _emulated_run(which: str, spec, groups: int, n_lat: int, n_burst: int, log=print) -> dict:
+def mcast_sdn_app(log_path: Path, **kw) -> RyuApp:
+    """mcast_sdn.app under ryu-manager with the benchmark's settings (REST on a free local port)."""
+    from mcast_sdn.core import CoreConfig
+
+    core_cfg = {"settle": 0.3, "punt_per_second": 1e6, "source_discovery_per_second": 1e6}
+    if hasattr(CoreConfig(), "audit_interval"):
+        # the emulator keeps no tables, so its read-back is always empty: the initial one is
+        # truthful (a new switch), a periodic audit would look like lost state and re-send
+        # everything in the middle of the measurement. No audits during the benchmark.
+        core_cfg["audit_interval"] = 3600.0
+    cfg = log_path.with_suffix(".config.json")
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(json.dumps({"core": core_cfg}))
+    return RyuApp("mcast_sdn.app", log_path, env={"MCAST_SDN_CONFIG": str(cfg)},
+                  extra_args=["--wsapi-host", "127.0.0.1", "--wsapi-port", str(free_port())], **kw)
+
+
+def _emulated_run(which: str, spec, groups: int, n_lat: int, n_burst: int, log=print, ctl=None,
+                  on_measure=None) -> dict:
+    """`ctl`: an already started controller (RyuApp) to use instead of the default for `which`;
+    `on_measure()` is called once set-up is done, right before the measured phases."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tag = time.strftime("%H%M%S")
+    if ctl is None:
+        if which == "mcast-sdn":
+            ctl = mcast_sdn_app(ARTIFACTS / f"ctl-{which}-{tag}.log").start()
+        else:
+            ctl = RyuApp("ryu.app.simple_switch_igmp_13", ARTIFACTS / f"ctl-ryu-igmp-{tag}.log").start()
+    port = ctl.of_port
     if which == "mcast-sdn":
-        ctl = ControllerProcess(ARTIFACTS / f"ctl-{which}-{tag}.log",
-                                config={"core": {"settle": 0.3, "punt_per_second": 1e6,
-                                                 "source_discovery_per_second": 1e6}})
-        ctl.start()
-        port = ctl.of_port
         cookie_punt, cookie_src = COOKIE_PUNT, COOKIE_SRCDISC
     else:
-        ctl = RyuApp("ryu.app.simple_switch_igmp_13", ARTIFACTS / f"ctl-ryu-igmp-{tag}.log").start()
-        port = ctl.of_port
         cookie_punt = cookie_src = 0
     ports = {spec.dpid(s.name): [] for s in spec.switches}
     for h in spec.hosts:
@@ -160,17 +190,22 @@ def _emulated_run(which: str, spec, groups: int, n_lat: int, n_burst: int, log=p
         src = hosts[1]
         assert src.port == 2
         # sources: the first packet of each group reaches the controller (table-miss of the tree table)
+        # (each draws a response: mcast-sdn a negative-cache flow, Ryu's app a flooding PacketOut)
+        r0 = net.responses
         for i in range(groups):
             sw.packet_in(src.port, udp_frame(src, group_addr(i)), cookie=cookie_src, table_id=TABLE_MCAST)
-        net.wait_quiet(0.3, 20)
+        net.settle(r0, groups)
         # warm-up: every host reports once for a group of its own (hosts learned, app code warm),
         # so the measured joins are steady-state membership changes
-        for h in hosts:
-            if h is not src and h.port != 1:
-                sw.packet_in(h.port, v2_report_frame(h, group_addr(groups + 1)), cookie=cookie_punt)
-        net.wait_quiet(0.5, 20)
+        r0 = net.responses
+        warm = [h for h in hosts if h is not src and h.port != 1]
+        for h in warm:
+            sw.packet_in(h.port, v2_report_frame(h, group_addr(groups + 1)), cookie=cookie_punt)
+        net.settle(r0, len(warm), quiet=0.5)
         pairs = [(h, i) for i in range(groups) for h in hosts if h is not src and h.port != 1]
         random.Random(9).shuffle(pairs)
+        if on_measure is not None:
+            on_measure()
         lat_first, lat_last, missing = [], [], 0
         mods_before = net.n_mods()
         for h, i in pairs[:n_lat]:

@@ -176,7 +176,8 @@ def _min_tree_links(spec, switches) -> int:
     return T.number_of_edges()
 
 
-def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: float, log=print) -> dict:
+def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: float, rounds: int = 1,
+                   log=print) -> dict:
     from mcast_sdn.ctlproc import ControllerProcess
     from mcast_sdn.mnet import McastNet, wait_until
     from sec_control import RyuApp
@@ -210,6 +211,18 @@ def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: f
                            for d, p in host_ports)
 
             wait_until(ready, 30, interval=0.2, what="topology discovered")
+        elif name.startswith("ryu"):
+            # its snoopers need to have seen the querier's general query (sent by switch 1 when
+            # it connects and every 60 s after); one that missed it floods and ignores leaves
+            def heard_query():
+                lines = [ln for ln in ctl.log_path.read_text(errors="replace").splitlines() if "[QUERY]" in ln]
+                return all(any(f"SW={s.dpid:016x} " in ln for ln in lines) for s in spec.switches if s.dpid != 1)
+
+            try:
+                wait_until(heard_query, 70, interval=0.5, what="Ryu snoopers to learn the querier")
+            except TimeoutError:
+                log("   e2e [ryu]: snoopers did not hear a query within 70 s; measuring anyway")
+            time.sleep(1.0)
         else:
             time.sleep(2.0)
         t_ready = time.monotonic() - t_up
@@ -270,41 +283,41 @@ def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: f
         stress = carried / (n_a * tree_links) if tree_links else None
         max_link = max(copies.values()) / n_a if copies else None
 
-        # ---------------- phase B: churn (staggered join, then leave, per member)
-        group_b = "239.30.0.2"
-        recs_b = {}
-        dur = churn_s + 4
-        for i, h in enumerate(churners):
-            out = tmp / f"{name[:4]}-B-{h.name}.jsonl"
-            ja = 1.5 + 0.4 * i
-            la = ja + churn_s / 2
-            recs_b[h.name] = (traffic.start_receiver(net.host(h.name), [group_b], out_path=out, duration=dur,
-                                                     join_after=ja, leave_after=la, wire="on"), out)
-        procs += [p for p, _ in recs_b.values()]
-        time.sleep(0.5)
-        count_b = int(rate * (churn_s + 2.5))
-        sout_b = tmp / f"{name[:4]}-B-send.jsonl"
-        sp = traffic.start_sender(net.host(sender.name), group_b, out_path=sout_b, count=count_b, rate=rate)
-        procs.append(sp)
-        sp.wait(timeout=count_b / rate + 15)
-        time.sleep(0.5)
-        for p, _ in recs_b.values():
-            traffic.stop(p)
-        sent_b = traffic.collect(sout_b)
-        t_last_sent = max((r.get("t_last", 0) or 0) for r in sent_b if r.get("event") == "sent") if sent_b else None
+        # ---------------- phase B: churn (staggered join, then leave, per host), `rounds` times
         joins, leaves, never_stopped, before_join = [], [], 0, 0
-        for h in churners:
-            s = traffic.summarize(traffic.collect(recs_b[h.name][1])).get((group_b, src_ip), {})
-            if s.get("join_latency") is not None:
-                joins.append(s["join_latency"])
-            before_join += s.get("wire_before_join", 0)
-            ll = s.get("leave_latency")
-            last_seen = max([x for x in (s.get("last_rx"),) if x] + [0])
-            if ll is not None:
-                if t_last_sent and s.get("left") is not None and ll >= (t_last_sent - s["left"]) - 0.05:
-                    never_stopped += 1  # traffic until the very end of the stream: the leave changed nothing
-                else:
-                    leaves.append(ll)
+        for rnd in range(rounds):
+            group_b = f"239.30.1.{rnd + 1}"
+            recs_b = {}
+            dur = churn_s + 4
+            for i, h in enumerate(churners):
+                out = tmp / f"{name[:4]}-B{rnd}-{h.name}.jsonl"
+                ja = 1.5 + 0.4 * i
+                la = ja + churn_s / 2
+                recs_b[h.name] = (traffic.start_receiver(net.host(h.name), [group_b], out_path=out, duration=dur,
+                                                         join_after=ja, leave_after=la, wire="on"), out)
+            procs += [p for p, _ in recs_b.values()]
+            time.sleep(0.5)
+            count_b = int(rate * (churn_s + 2.5))
+            sout_b = tmp / f"{name[:4]}-B{rnd}-send.jsonl"
+            sp = traffic.start_sender(net.host(sender.name), group_b, out_path=sout_b, count=count_b, rate=rate)
+            procs.append(sp)
+            sp.wait(timeout=count_b / rate + 15)
+            time.sleep(0.5)
+            for p, _ in recs_b.values():
+                traffic.stop(p)
+            sent_b = traffic.collect(sout_b)
+            t_last_sent = max(((r.get("t_last") or 0) for r in sent_b if r.get("event") == "sent"), default=None)
+            for h in churners:
+                s = traffic.summarize(traffic.collect(recs_b[h.name][1])).get((group_b, src_ip), {})
+                if s.get("join_latency") is not None:
+                    joins.append(s["join_latency"])
+                before_join += s.get("wire_before_join", 0)
+                ll = s.get("leave_latency")
+                if ll is not None:
+                    if t_last_sent and s.get("left") is not None and ll >= (t_last_sent - s["left"]) - 0.05:
+                        never_stopped += 1  # traffic until the very end of the stream: the leave changed nothing
+                    else:
+                        leaves.append(ll)
         log(f"   e2e [{name}]: ready in {t_ready:.1f} s; exact {exact_members}/{len(members)}, "
             f"stress {stress}, joins {len(joins)}, leaves {len(leaves)}, never stopped {never_stopped}")
         return {
@@ -313,7 +326,7 @@ def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: f
             "link_chatter_per_s": {f"{a}:{b}": c / window for (a, b), c in chatter.items()},
             "tree_links": tree_links, "link_stress": stress, "max_link_copies_per_packet": max_link, "n": n_a,
             "join_latency": joins, "leave_latency": leaves, "leave_never_stopped": never_stopped,
-            "packets_before_join": before_join, "churners": len(churners),
+            "packets_before_join": before_join, "churners": len(churners), "rounds": rounds,
         }
     finally:
         for p in procs:
@@ -335,12 +348,12 @@ def e2e(quick: bool = False, log=print) -> dict:
         subprocess.run(["/usr/share/openvswitch/scripts/ovs-ctl", "start", "--system-id=random"], capture_output=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     spec = tree_src_spec()
-    n_a, rate, churn_s = (200, 100.0, 6.0) if quick else (400, 100.0, 8.0)
+    n_a, rate, churn_s, rounds = (200, 100.0, 6.0, 1) if quick else (400, 100.0, 8.0, 2)
     res = {}
     with tempfile.TemporaryDirectory(prefix="mcast-bench-e2e-") as td:
         for name in ("mcast-sdn", "ryu simple_switch_igmp_13", "ovs snooping", "flooding"):
             try:
-                res[name] = _run_contender(name, spec, Path(td), n_a, rate, churn_s, log=log)
+                res[name] = _run_contender(name, spec, Path(td), n_a, rate, churn_s, rounds, log=log)
             except Exception as e:
                 log(f"   e2e [{name}] failed: {type(e).__name__}: {e}")
                 res[name] = {"error": f"{type(e).__name__}: {e}"}
@@ -358,7 +371,7 @@ def e2e(quick: bool = False, log=print) -> dict:
     t = table(
         f"e2e in Mininet (userspace OVS, kernel IGMPv2 hosts), topology tree-src (3 switches, sender + 6 hosts): "
         f"phase A {n_a} packets at {rate:.0f}/s to the 3 hosts of s2 (a host of s3 watches); phase B "
-        f"staggered join, then leave, of all 6 hosts during a stream",
+        f"staggered join, then leave, of all 6 hosts during a stream ({rounds} round(s))",
         ["contender", "exact members", "dups", "missing", "to non-member", "link stress", "max copies/link",
          "join p50 ms", "join p95 ms", "leave p50 ms", "leave p95 ms", "leave never stopped", "pkts before join"],
         rows,

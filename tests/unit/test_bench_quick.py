@@ -66,8 +66,9 @@ def test_scale_and_drift_are_sane(quick):
     res, _ = quick
     f = res["sections"]["trees-scale"]["figures"]
     assert f["spt_s"] > 0 and f["steiner_s"] > 0
-    assert f["repaired"]["mean"] >= 1.0 - 1e-9 and f["drift"]["mean"] >= 1.0 - 1e-9
-    assert f["repaired"]["mean"] <= f["drift"]["mean"] + 1e-9  # repair never makes a tree worse
+    if f["repaired"]["n"]:  # optima need scipy's ILP for most final member sets
+        assert f["repaired"]["mean"] >= 1.0 - 1e-9 and f["drift"]["mean"] >= 1.0 - 1e-9
+        assert f["repaired"]["mean"] <= f["drift"]["mean"] + 1e-9  # repair never makes a tree worse
 
 
 def test_switch_state_counts(quick):
