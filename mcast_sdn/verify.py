@@ -967,6 +967,11 @@ def analyse(plan: Plan, obs: Observed) -> dict:
                 continue
             seqs = [q for _t, q in rx]
             uniq = set(seqs)
+            ooo, high = 0, -1
+            for q in seqs:  # arrival order: a packet below one already seen came late (not a failure)
+                if q < high:
+                    ooo += 1
+                high = max(high, q)
             dups = len(seqs) - len(uniq)
             wire_counts = Counter(q for _t, q in wire)
             wire_dups = sum(n - 1 for n in wire_counts.values() if n > 1)
@@ -989,6 +994,7 @@ def analyse(plan: Plan, obs: Observed) -> dict:
                 "received": len(seqs),
                 "unique": len(uniq),
                 "duplicates": dups,
+                "out_of_order": ooo,
                 "wire": len(wire),
                 "wire_duplicates": wire_dups,
                 "missing": len(missing),
@@ -1285,6 +1291,10 @@ def format_report(report: Mapping, links: bool = True) -> str:
                          f"p95 {_fmt_ms(s['p95'])}, max {_fmt_ms(s['max'])}")
         else:
             lines.append(f"{kind} latency: no mid-stream {kind}s in this scenario")
+    ooo = [(r["host"], r["stream"], r["out_of_order"]) for r in report["rows"] if r.get("out_of_order")]
+    if ooo:
+        lines.append(f"out of order (informational): {sum(n for *_x, n in ooo)} packets, "
+                     + ", ".join(f"{h}/stream {st}: {n}" for h, st, n in ooo[:8]) + (", ..." if len(ooo) > 8 else ""))
     lk = report.get("links")
     if lk and links:
         lrows = [[r["link"], str(r["tx"]), f"{r['background']:g}", f"{r['carried']:g}", str(r["allowed"]),

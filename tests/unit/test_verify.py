@@ -391,6 +391,19 @@ def test_a_leak_to_a_non_member_makes_the_verdict_false():
     assert "h4" not in rep["quiet_hosts"]
 
 
+def test_reordering_is_reported_but_not_a_failure():
+    plan = basic_plan()
+    obs = synthetic(plan)
+    recs = obs.members[("h2", "239.1.1.1")]
+    rx = [r for r in recs if r["event"] == "rx"]
+    for k in ("seq", "sent"):  # arrival (kernel time) order 0 1 4 3 2 5 ...
+        rx[2][k], rx[4][k] = rx[4][k], rx[2][k]
+    rep = V.analyse(plan, obs)
+    assert rep["verdict"] is True
+    assert {r["host"]: r["out_of_order"] for r in rep["rows"]}["h2"] == 2
+    assert "out of order (informational): 2 packets, h2/stream 1: 2" in V.format_report(rep)
+
+
 def test_a_packet_sent_back_to_its_sender_is_a_leak():
     plan = basic_plan()
     obs = synthetic(plan)
