@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     failed = []
     for name in names:
         print(f"\n== {name}", flush=True)
+        load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         try:
             res = _runner(name)(quick=args.quick, log=log)
@@ -103,6 +104,7 @@ def main(argv=None) -> int:
             res = {"error": f"{type(e).__name__}: {e}", "tables": [], "bars": []}
             failed.append(name)
         res["seconds"] = time.perf_counter() - t0
+        res["loadavg_1min"] = [load0, os.getloadavg()[0]]  # other processes share these cores
         for t in res.get("tables", []):
             print(render_table(t), flush=True)
         if res.get("skipped"):
@@ -115,7 +117,8 @@ def main(argv=None) -> int:
             b["section"] = name
         result["bars"].extend(res.get("bars", []))
         result["sections"][name] = res
-        print(f"   ({name}: {res['seconds']:.1f} s)", flush=True)
+        print(f"   ({name}: {res['seconds']:.1f} s; 1-min load average {res['loadavg_1min'][0]:.2f} -> "
+              f"{res['loadavg_1min'][1]:.2f} on {m['nproc']} cores)", flush=True)
     result["seconds"] = time.perf_counter() - t_all
     if result["bars"]:
         print("\n== bars")

@@ -164,7 +164,7 @@ def _emulated_run(which: str, spec, groups: int, n_lat: int, n_burst: int, log=p
     """`ctl`: an already started controller (RyuApp) to use instead of the default for `which`;
     `on_measure()` is called once set-up is done, right before the measured phases."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    tag = time.strftime("%H%M%S")
+    tag = f"{time.strftime('%H%M%S')}-{os.getpid()}"  # concurrent runs (e.g. the test suite) never share files
     if ctl is None:
         if which == "mcast-sdn":
             ctl = mcast_sdn_app(ARTIFACTS / f"ctl-{which}-{tag}.log").start()

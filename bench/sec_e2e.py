@@ -187,10 +187,10 @@ def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: f
     procs = []
     try:
         if name == "mcast-sdn":
-            ctl = ControllerProcess(ARTIFACTS / "e2e-mcast-sdn.log", config={"core": {"settle": 1.0}}).start()
+            ctl = ControllerProcess(ARTIFACTS / f"e2e-mcast-sdn-{os.getpid()}.log", config={"core": {"settle": 1.0}}).start()
             net = McastNet(spec, ctl.of_port).start()
         elif name == "ryu simple_switch_igmp_13":
-            ctl = RyuApp("ryu.app.simple_switch_igmp_13", ARTIFACTS / "e2e-ryu-igmp.log").start()
+            ctl = RyuApp("ryu.app.simple_switch_igmp_13", ARTIFACTS / f"e2e-ryu-igmp-{os.getpid()}.log").start()
             net = McastNet(spec, ctl.of_port).start()
         elif name == "ovs snooping":
             net = _standalone_net(spec, snooping=True).start()

@@ -107,10 +107,10 @@ def _app_under_ryu(quick: bool, log):
 
     from sec_control import _emulated_run, mcast_sdn_app, single_switch
 
-    prof = ARTIFACTS / "profile-app.prof"
+    prof = ARTIFACTS / f"profile-app-{os.getpid()}.prof"
     prof.unlink(missing_ok=True)
     wrapper = str(Path(__file__).with_name("ryu_profiled.py"))
-    ctl = mcast_sdn_app(ARTIFACTS / "profile-app.log", prefix=[sys.executable, wrapper, str(prof)],
+    ctl = mcast_sdn_app(ARTIFACTS / f"profile-app-{os.getpid()}.log", prefix=[sys.executable, wrapper, str(prof)],
                         stop_signal=signal.SIGTERM).start()
     n_lat, n_burst = (30, 300) if quick else (100, 1500)
     r = _emulated_run("mcast-sdn", single_switch(48), 40 if quick else 100, n_lat, n_burst, log=log, ctl=ctl,
@@ -119,6 +119,9 @@ def _app_under_ryu(quick: bool, log):
     while not prof.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     st = pstats.Stats(str(prof))
+    prof.unlink(missing_ok=True)
+    ctl.log_path.unlink(missing_ok=True)
+    ctl.log_path.with_suffix(".config.json").unlink(missing_ok=True)
     return st, {"events": n_lat + n_burst, "burst_events_per_s": r["burst_events"] / r["burst_seconds"]}
 
 
