@@ -41,7 +41,7 @@ cfg.CONF.set_override("observe_links", True)
 app_manager.require_app("ryu.topology.switches", api_style=True)
 
 READBACK_TIMEOUT = 5.0  # seconds for a switch to answer flow/group stats
-BARRIER_TIMEOUT = 1.0  # seconds to wait for a switch to confirm a stage before sending the next
+BARRIER_TIMEOUT = 3.0  # seconds to wait for switches to confirm a stage before sending the next (a loaded OVS can be slow)
 TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
 
 
