@@ -202,7 +202,10 @@ def test_source_filtering_include_and_exclude(family, controller, network, strea
         res = st.results()
         return res["h3"].get((group, addr(h1)), {}).get("unique", 0) >= N and res["h4"].get((group, addr(h2)), {}).get("unique", 0) >= N
 
-    wait_until(done, 10, interval=0.3, what="filtered streams")
+    try:
+        wait_until(done, 10, interval=0.3, what="filtered streams")
+    except TimeoutError:
+        raise AssertionError(f"incomplete filtered streams: h3 {res.get('h3')}, h4 {res.get('h4')}")
     # give stray copies a moment to show up: wait for the receivers' end, bounded
     r3 = res["h3"]
     r4 = res["h4"]

@@ -170,11 +170,17 @@ def test_controller_restart_mid_stream(ovs, network, tmp_path):
             c2.of_port = ctl.of_port  # switches reconnect to the same address
             c2.start()
             holder["ctl2"] = c2
+            # OVS retries its controller with exponential backoff (up to 8 s): time the
+            # rebuild from the moment every switch is back
+            wait_until(lambda: len(c2.get("/mcast/v1/stats")["switches"]) == len(spec.switches), 30, interval=0.1,
+                       what="switches back")
+            t_back = time.monotonic()
+            holder["reconnect_after"] = t_back - t_kill
             wait_until(lambda: all(any((m["dpid"], m["port"]) == (spec.dpid(h.switch), h.port)
                                        for g in c2.get("/mcast/v1/groups")["groups"] if g["group"] == group
                                        for m in g["members"]) for h in members),
                        30, interval=0.2, what="membership rebuilt after restart")
-            holder["rebuilt_after"] = time.monotonic() - t_kill
+            holder["rebuilt_after"] = time.monotonic() - t_back
             return None
 
         res, recs, src, _ = run_stream(ctl, net, spec, tmp_path, members, sender, group, N, rate, restart)
@@ -186,8 +192,10 @@ def test_controller_restart_mid_stream(ovs, network, tmp_path):
             losses[h.name] = N - s["unique"]
         c = ctl2.get("/mcast/v1/stats")["counters"]
         print(f"\ncontroller restart: lost packets per member {losses}; membership rebuilt in "
-              f"{holder['rebuilt_after']:.1f}s; adopted flows {c.get('core.adopted_mcast_flows')}")
-        assert holder["rebuilt_after"] < 2.0 * 2 + 2.0 + 10, "membership not rebuilt within the startup query time"
+              f"{holder['rebuilt_after']:.1f}s after the switches reconnected ({holder['reconnect_after']:.1f}s after the kill); "
+              f"adopted flows {c.get('core.adopted_mcast_flows')}")
+        # settle (3 s) + startup queries (2 x 2 s) + response time (2 s) + slack
+        assert holder["rebuilt_after"] < 3 + 2 * 2 + 2 + 4, "membership not rebuilt within the startup query time"
         assert max(losses.values()) <= N * 0.05
     finally:
         ctl.stop()
