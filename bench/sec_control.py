@@ -237,13 +237,17 @@ def _emulated_run(which: str, spec, groups: int, n_lat: int, n_burst: int, log=p
                "mods_per_event_latency_phase": lat_mods / max(1, n_lat),
                "burst_events": len(burst), "burst_seconds": dt, "burst_send_seconds": t_sent - t_first,
                "burst_mods": burst_mods, "burst_kinds": kinds, "counts": dict(net.counts),
-               "log": str(ctl.log_path)}
+               "log": None}
         log(f"   control-plane [{which}]: {len(lat_first)} latency samples, burst {len(burst)} events -> "
             f"{burst_mods} mods in {dt:.2f} s")
+        ok = True
         return res
     finally:
         net.close()
         ctl.stop()
+        if locals().get("ok"):  # keep the controller's log (and settings) only when something failed
+            ctl.log_path.unlink(missing_ok=True)
+            ctl.log_path.with_suffix(".config.json").unlink(missing_ok=True)
 
 
 def control_plane(quick: bool = False, log=print) -> dict:
@@ -309,7 +313,7 @@ def control_plane(quick: bool = False, log=print) -> dict:
          "events/s (burst)", "mods/s (burst)"], rows,
         note="Ryu's app installs 2 FlowMods per new (group, port) on its querier switch and no group entries; "
              "mcast-sdn installs an (S,G) flow + a shared ALL group (GroupMod) per change; its two-stage send "
-             "waits for barrier replies. Logs in artifacts/bench/"))
+             "waits for barrier replies. Controller logs are kept in artifacts/bench/ when a run fails"))
     if "error" not in ours and ours:
         bars.append(bar("control-plane: PacketIn->FlowMod p50 latency, ryu-manager+emulator (info)",
                         summary(ours["latency_first"])["p50"] * 1e3,

@@ -320,6 +320,7 @@ def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: f
                         leaves.append(ll)
         log(f"   e2e [{name}]: ready in {t_ready:.1f} s; exact {exact_members}/{len(members)}, "
             f"stress {stress}, joins {len(joins)}, leaves {len(leaves)}, never stopped {never_stopped}")
+        ok = True
         return {
             "ready_s": t_ready, "members": len(members), "exact_members": exact_members, "duplicates": dup,
             "missing": miss, "nonmember_packets": leaked, "link_copies": {f"{a}:{b}": c for (a, b), c in copies.items()},
@@ -338,6 +339,9 @@ def _run_contender(name: str, spec, tmp: Path, n_a: int, rate: float, churn_s: f
             net.stop()
         if ctl is not None:
             ctl.stop()
+            if locals().get("ok"):  # keep the controller's log only when something failed
+                ctl.log_path.unlink(missing_ok=True)
+                ctl.log_path.with_suffix(".config.json").unlink(missing_ok=True)
 
 
 def e2e(quick: bool = False, log=print) -> dict:
