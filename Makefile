@@ -6,7 +6,7 @@ VENV  ?= $(CURDIR)/.venv
 PY    := $(VENV)/bin/python
 ARGS  ?=
 
-.PHONY: setup demo test unit integration bench clean-venv
+.PHONY: setup demo test unit integration bench bench-quick clean-venv
 
 setup:
 	bash scripts/setup.sh
@@ -22,6 +22,13 @@ unit: setup
 
 integration: setup
 	$(PY) -m pytest tests/integration $(ARGS)
+
+bench: setup
+	$(VENV)/bin/python -m pip -q install --no-build-isolation -e '.[test,bench]'
+	$(PY) bench/run.py --json artifacts/bench.json $(ARGS)
+
+bench-quick: setup
+	$(PY) bench/run.py --quick $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -203,6 +203,20 @@ def _steiner_incremental(incremental: dict, key, graph, source: int, terminals: 
     return inc.to_graph()
 
 
+def _component(graph: nx.Graph, node) -> set:
+    """Connected component of `node`, cached on the graph object (the core builds a new
+    graph per topology version, so the cache never goes stale)."""
+    comps = graph.graph.get("_components")
+    if comps is None:
+        comps = {}
+        for c in nx.connected_components(graph):
+            frozen = frozenset(c)
+            for n in c:
+                comps[n] = frozen
+        graph.graph["_components"] = comps
+    return comps.get(node, frozenset((node,)))
+
+
 def _wanting(members, routers, source) -> set[PortKey]:
     want = {k for k, interest in members.items() if interest.wants(source)}
     return want | routers
@@ -213,7 +227,7 @@ def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cac
     m = match(in_port=s.port, **_addr_fields(group, s.addr))
     if s.dpid not in graph:
         return
-    comp = nx.node_connected_component(graph, s.dpid)
+    comp = _component(graph, s.dpid)
     want = {k for k in want if k[0] in comp}
     if not want:
         # negative cache: drop at the first hop, re-evaluated when a member appears
@@ -257,7 +271,7 @@ def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> N
     root = rp if rp is not None and rp in graph else center
     if root is None or root not in graph:
         root = trees.choose_center(graph, cache=cache)
-    comp = nx.node_connected_component(graph, root)
+    comp = _component(graph, root)
     terminals = sorted(member_switches & comp)
     t = trees.shared_tree(graph, root, terminals, cache=cache)
     t.add_node(root)

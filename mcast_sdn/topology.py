@@ -15,6 +15,7 @@ but still passes packets must not become a flooding edge port).
 """
 from __future__ import annotations
 
+import bisect
 import heapq
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -56,6 +57,7 @@ class Topology:
     _tree_ports: dict[int, frozenset[int]] | None = None
     _toward: dict[int, dict[int, int]] = field(default_factory=dict)
     _lp: dict[PortRef, PortRef] | None = None
+    _deadlines: tuple | None = None
 
     # ---------------------------------------------------------------- events
     def add_switch(self, now: float, dpid: int, ports: Iterable[tuple[int, bool, str]] = ()) -> None:
@@ -193,15 +195,21 @@ class Topology:
         return sorted(res)
 
     def next_settle_deadline(self, now: float) -> float | None:
-        """Earliest time a pending port becomes an edge port (for the tick)."""
-        best = None
-        for dpid, ports in self.switches.items():
-            for p, info in ports.items():
-                if info.up and not info.switch_facing:
-                    t = info.since + self.settle
-                    if t > now and (best is None or t < best):
-                        best = t
-        return best
+        """Earliest time a pending port becomes an edge port (for the tick).
+
+        Called after every event, so the deadlines are collected once per topology
+        version (O(ports)) and then looked up by bisection (O(log ports))."""
+        if self._deadlines is None or self._deadlines[0] != self.version:
+            ds = sorted(
+                info.since + self.settle
+                for ports in self.switches.values()
+                for info in ports.values()
+                if info.up and not info.switch_facing
+            )
+            self._deadlines = (self.version, ds)
+        ds = self._deadlines[1]
+        i = bisect.bisect_right(ds, now)
+        return ds[i] if i < len(ds) else None
 
     def graph(self) -> nx.Graph:
         """Switch graph: nodes dpids, edges with weight and ports {dpid: port}."""
