@@ -289,6 +289,7 @@ class Core:
         self.by_switch: dict[int, set] = {}
         self.mtables: dict[int, McastTable] = {}
         self._base: dict[int, tuple[tuple, dict]] = {}  # dpid -> (cache key, non-multicast-tree flows)
+        self._host_keys: dict[tuple[int, str], set] = {}  # (dpid, mac) -> keys of that host's entries
         self._member_ports: set[tuple[int, int]] = set()
         self._ports_dirty = True
         self._cache: trees.PathCache | None = None
@@ -336,7 +337,7 @@ class Core:
     def _base_flows(self, now: float, dpid: int) -> dict:
         """Everything but the multicast trees, cached until topology or hosts change."""
         edge = tuple(self.topo.edge_ports(now, dpid))
-        key = (self.topo.version, self.hosts.version, edge, self.meter_ok.get(dpid, False))
+        key = (self.topo.version, self.hosts.epoch, edge, self.meter_ok.get(dpid, False))
         cached = self._base.get(dpid)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -359,10 +360,57 @@ class Core:
             if info.up and (dpid, p) in lp:
                 f = FlowEntry(TABLE_MCAST, 1, match(in_port=p), (), cookie=COOKIE_MCAST)
                 flows[f.key] = f
-        for f in unicast.desired_flows(self.topo, self.hosts, now, dpid):
+        for f in unicast.switch_flows(self.topo, now, dpid):
             flows[f.key] = f
+        for mac, h in self.hosts.hosts.items():
+            fl = unicast.host_flows(self.topo, h, dpid)
+            self._host_keys[(dpid, mac)] = {f.key for f in fl}
+            for f in fl:
+                flows[f.key] = f
         self._base[dpid] = (key, flows)
         return flows
+
+    def _host_moved(self, now: float, mac: str) -> dict[int, tuple[set, set]]:
+        """A host appeared or moved: update its entries in every switch's cached base
+        flows (O(switches)) instead of recomputing every switch (O(switches x hosts)).
+        Returns per switch the flow keys that changed (for a key-level diff)."""
+        h = self.hosts.hosts.get(mac)
+        changed: dict[int, tuple[set, set]] = {}
+        for dpid in self.installed:
+            cached = self._base.get(dpid)
+            if cached is None:
+                continue  # computed in full on the next sync of that switch
+            flows = cached[1]
+            keys = set()
+            for k in self._host_keys.pop((dpid, mac), ()):
+                if flows.pop(k, None) is not None:
+                    keys.add(k)
+            if h is not None:
+                fl = unicast.host_flows(self.topo, h, dpid)
+                self._host_keys[(dpid, mac)] = {f.key for f in fl}
+                for f in fl:
+                    flows[f.key] = f
+                    keys.add(f.key)
+            if keys:
+                changed[dpid] = (keys, set())
+        return changed
+
+    def _sync_keys(self, now: float, changed: dict[int, tuple[set, set]], out: Out, first: int | None = None) -> None:
+        """Key-level diff of base (non-tree) entries; switch `first` goes first."""
+        order = sorted(changed, key=lambda d: (d != first, d))
+        for dpid in order:
+            inst = self.installed.get(dpid)
+            if inst is None or dpid in self.pending_readback or dpid in self.absent_since:
+                continue
+            cached = self._base.get(dpid)
+            if cached is None:
+                continue
+            keys, _ = changed[dpid]
+            changes = diff_subset(SwitchState(cached[1]), inst, keys, ())
+            if changes:
+                self._change_seq[dpid] += 1
+            apply(inst, changes)
+            out.add(dpid, changes)
 
     def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None, late: set | None = None) -> Out:
         """Diff and apply: whole switches in `dpids`, only the listed keys for `mc`.
@@ -908,10 +956,8 @@ class Core:
             return Out()
         out = Out()
         if self._learn(now, dpid, in_port, eth):
-            comp = self.topo.component(dpid) or {dpid}
             # this switch first: its admission entry must precede the re-injected packet
-            self._sync(now, [dpid], out)
-            self._sync(now, sorted(comp - {dpid}), out)
+            self._sync_keys(now, self._host_moved(now, eth.src), out, first=dpid)
         if eth.src in self.hosts.hosts and self.hosts.hosts[eth.src].dpid == dpid:
             # re-run the pipeline now that the host is admitted (no first-packet loss)
             out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)])
@@ -934,8 +980,7 @@ class Core:
             return Out()
         out = Out()
         if self._learn(now, dpid, in_port, eth):
-            self._sync(now, [dpid], out)
-            self._sync(now, sorted((self.topo.component(dpid) or {dpid}) - {dpid}), out)
+            self._sync_keys(now, self._host_moved(now, eth.src), out, first=dpid)
         t0 = time.perf_counter()
         parsed = packets.parse_frame(data)
         if isinstance(parsed, Drop):

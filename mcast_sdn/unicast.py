@@ -61,6 +61,7 @@ class HostTable:
     max_per_port: int = 64
     per_port: dict[tuple[int, int], set[str]] = field(default_factory=dict)
     version: int = 0  # bumped whenever a host appears, moves or is forgotten
+    epoch: int = 0  # bumped only when hosts are forgotten (bulk changes: recompute everything)
 
     def learn(self, now: float, mac: str, dpid: int, port: int) -> tuple[bool, Host | None, str]:
         """Learn or move a host. Returns (changed, previous location host copy, status)."""
@@ -88,6 +89,7 @@ class HostTable:
             self.hosts.pop(m, None)
         if macs:
             self.version += 1
+            self.epoch += 1
         return macs
 
     def forget_switch(self, dpid: int) -> list[str]:
@@ -105,30 +107,40 @@ def flood_ports(topo: Topology, now: float, dpid: int) -> list[int]:
     return sorted(set(topo.tree_ports().get(dpid, ())) | set(topo.edge_ports(now, dpid)))
 
 
-def desired_flows(topo: Topology, hosts: HostTable, now: float, dpid: int) -> list[FlowEntry]:
-    """All unicast/flood entries switch `dpid` should hold."""
+def host_flows(topo: Topology, h: Host, dpid: int) -> list[FlowEntry]:
+    """The entries one host needs on switch `dpid`: admission at its own port, and the
+    next hop toward it everywhere in its component."""
+    if h.dpid == dpid:
+        return [
+            FlowEntry(TABLE_INGRESS, PRIO_LEARNED, match(in_port=h.port, eth_src=h.mac), goto=TABLE_CLASSIFY, cookie=COOKIE_LEARN),
+            FlowEntry(TABLE_L2, PRIO_DST, match(eth_dst=h.mac), (Output(h.port),), cookie=COOKIE_L2),
+        ]
+    nh = topo.toward(h.dpid).get(dpid)
+    if nh is None:
+        return []
+    return [FlowEntry(TABLE_L2, PRIO_DST, match(eth_dst=h.mac), (Output(nh),), cookie=COOKIE_L2)]
+
+
+def switch_flows(topo: Topology, now: float, dpid: int) -> list[FlowEntry]:
+    """Per-switch entries that do not depend on hosts: transit admission and flooding."""
     out: list[FlowEntry] = []
     lp = topo.link_ports()
     ports = topo.switches.get(dpid, {})
-    # table 0: traffic from other switches goes straight to L2 forwarding
+    # table 0: traffic from other switches goes straight to classification
     for p, info in ports.items():
         if info.up and (dpid, p) in lp:
             out.append(FlowEntry(TABLE_INGRESS, PRIO_TRANSIT, match(in_port=p), goto=TABLE_CLASSIFY, cookie=COOKIE_L2))
-    # table 0: admitted hosts; table 1: destination MACs
-    comp = topo.component(dpid) or {dpid}
-    for h in hosts.hosts.values():
-        if h.dpid == dpid:
-            out.append(
-                FlowEntry(TABLE_INGRESS, PRIO_LEARNED, match(in_port=h.port, eth_src=h.mac), goto=TABLE_CLASSIFY, cookie=COOKIE_LEARN)
-            )
-            out.append(FlowEntry(TABLE_L2, PRIO_DST, match(eth_dst=h.mac), (Output(h.port),), cookie=COOKIE_L2))
-        elif h.dpid in comp:
-            nh = topo.toward(h.dpid).get(dpid)
-            if nh is not None:
-                out.append(FlowEntry(TABLE_L2, PRIO_DST, match(eth_dst=h.mac), (Output(nh),), cookie=COOKIE_L2))
-    # table 1: flooding along the tree, one entry per allowed ingress port
+    # flooding along the tree, one entry per allowed ingress port
     fp = flood_ports(topo, now, dpid)
     for p in fp:
         outs = tuple(Output(q) for q in fp if q != p)
         out.append(FlowEntry(TABLE_L2, PRIO_FLOOD, match(in_port=p), outs, cookie=COOKIE_FLOOD))
+    return out
+
+
+def desired_flows(topo: Topology, hosts: HostTable, now: float, dpid: int) -> list[FlowEntry]:
+    """All unicast/flood entries switch `dpid` should hold."""
+    out = switch_flows(topo, now, dpid)
+    for h in hosts.hosts.values():
+        out.extend(host_flows(topo, h, dpid))
     return out
