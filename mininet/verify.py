@@ -444,6 +444,10 @@ class Run:
                     break
                 time.sleep(0.05)
             t2_wall, tx2 = self.port_tx()
+            try:  # the controller's own counters, for whoever reads the JSON (drops, PacketIns, ...)
+                self.counters = self.ctl.get("/mcast/v1/stats", timeout=3).get("counters", {})
+            except (OSError, urllib.error.URLError, ValueError, AttributeError):
+                self.counters = {}
         finally:
             for p, _o in self.watchers.values():
                 traffic.stop(p)
@@ -495,6 +499,7 @@ class Run:
         report["trees_view_at"] = None if t_view is None else round(t_view - self.t0_wall, 2)
         report["timing"] = {"play_seconds": round(time.monotonic() - t_begin, 2), "planned_seconds": end}
         report["workdir"] = str(self.dir)
+        report["controller_counters"] = getattr(self, "counters", {})
         return report
 
 
