@@ -129,3 +129,28 @@ class FakeNetwork:
             for bucket in g.buckets:
                 for b in bucket:
                     self._act(st, dpid, in_port, table, b, outs, res)
+
+
+def spec_ports(spec) -> dict[int, list[int]]:
+    """Per switch dpid, the port numbers a topology spec uses (links and hosts)."""
+    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
+    for l in spec.links:
+        ports[spec.dpid(l.a)].append(l.a_port)
+        ports[spec.dpid(l.b)].append(l.b_port)
+    for h in spec.hosts:
+        ports[spec.dpid(h.switch)].append(h.port)
+    return ports
+
+
+def connect(core, spec, now: float = 0.0, readback: bool = False):
+    """Tell a core that every switch of `spec` connected and every link was discovered,
+    as the adapter would (tests and benchmarks drive the core this way without a network).
+    Returns the core's combined output."""
+    from mcast_sdn.core import Out
+
+    out = Out()
+    for d, ps in spec_ports(spec).items():
+        out.extend(core.switch_enter(now, d, [(p, True, "") for p in ps], readback=readback))
+    for l in spec.links:
+        out.extend(core.link_add(now, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port)))
+    return out

@@ -15,7 +15,7 @@ import pytest
 
 from mcast_sdn import topofile
 from mcast_sdn.core import Core, CoreConfig
-from mcast_sdn.fakedp import FakeNetwork
+from mcast_sdn.fakedp import FakeNetwork, connect
 from mcast_sdn.forwarding import RangePolicy, TreeConfig
 from mcast_sdn.messages import GroupRecord, RecordType, Report
 from mcast_sdn.ofmodel import COOKIE_MISS, COOKIE_SRCDISC, diff
@@ -28,16 +28,7 @@ def make_core(spec: topofile.TopologySpec, mode: str) -> Core:
     tc = TreeConfig(policies=(RangePolicy(ipaddress.ip_network("224.0.0.0/4"), mode),
                               RangePolicy(ipaddress.ip_network("ff00::/8"), mode)), default_mode=mode)
     core = Core(CoreConfig(settle=0.0), tree_config=tc)
-    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
-        core.switch_enter(0.0, d, [(p, True, "") for p in ps])
-    for l in spec.links:
-        core.link_add(0.0, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    connect(core, spec)
     core.tick(0.1)
     for h in spec.hosts:  # learn every host (admission entries)
         frame = b"\xff" * 6 + bytes.fromhex(h.mac.replace(":", "")) + b"\x08\x06" + b"\x00" * 28
@@ -309,16 +300,7 @@ def test_flood_ports_receive_unregistered_multicast():
     core = Core(CoreConfig(settle=0.0, flood_ports=[[3, spec.hosts[2].port]]), tree_config=tc)
     sc = Scenario(spec, "spt", 0)
     sc.core = core
-    ports = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
-        core.switch_enter(0.0, d, [(p, True, "") for p in ps])
-    for l in spec.links:
-        core.link_add(0.0, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    connect(core, spec)
     core.tick(0.1)
     for h in spec.hosts:
         core.packet_in(0.1, spec.dpid(h.switch), h.port, COOKIE_MISS, b"\xff" * 6 + bytes.fromhex(h.mac.replace(":", "")) + b"\x08\x06" + b"\x00" * 28)

@@ -8,6 +8,7 @@ import random
 from mcast_sdn import topofile
 from mcast_sdn.config import MembershipConfig
 from mcast_sdn.core import Core, CoreConfig
+from mcast_sdn.fakedp import connect
 from mcast_sdn.messages import Drop, Parsed
 from mcast_sdn.ofmodel import COOKIE_PUNT, diff
 from mcast_sdn.packets import parse_frame
@@ -23,16 +24,7 @@ def test_mutated_frames_through_parser_state_machine_and_core():
     spec = topofile.linear(2, hosts_per_switch=2)
     core = Core(CoreConfig(settle=0.0, punt_per_second=1e9, punt_per_port_per_second=1e9),
                 MembershipConfig(max_groups_per_port=64, max_sources_per_group=16))
-    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
-        core.switch_enter(0.0, d, [(p, True, "") for p in ps])
-    for l in spec.links:
-        core.link_add(0.0, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    connect(core, spec)
     core.tick(0.1)
     host_ports = [(spec.dpid(h.switch), h.port) for h in spec.hosts]
     parsed = dropped = 0

@@ -6,7 +6,7 @@ import ipaddress
 
 from mcast_sdn import topofile
 from mcast_sdn.core import Core, CoreConfig, Out
-from mcast_sdn.fakedp import FakeNetwork
+from mcast_sdn.fakedp import FakeNetwork, connect, spec_ports
 from mcast_sdn.messages import GroupRecord, RecordType, Report
 from mcast_sdn.ofmodel import (
     COOKIE_MISS,
@@ -25,24 +25,13 @@ from .test_forwarding_props import udp_frame
 GROUP = "239.30.0.1"
 
 
-def ports_of(spec):
-    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    return ports
+ports_of = spec_ports
 
 
 def boot(spec, now=0.0, readback=None, **cfg) -> tuple[Core, Out]:
     """Connect every switch; readback: dpid -> SwitchState the switch already holds."""
     core = Core(CoreConfig(settle=0.0, **cfg))
-    out = Out()
-    for d, ps in ports_of(spec).items():
-        out.extend(core.switch_enter(now, d, [(p, True, "") for p in ps], readback=readback is not None))
-    for l in spec.links:
-        out.extend(core.link_add(now, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port)))
+    out = connect(core, spec, now, readback=readback is not None)
     if readback is not None:
         for d, st in readback.items():
             out.extend(core.adopt(now, d, list(st.flows.values()), list(st.groups.values())))

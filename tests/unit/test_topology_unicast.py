@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from mcast_sdn import ofmodel, topofile, unicast
-from mcast_sdn.fakedp import FakeNetwork
+from mcast_sdn.fakedp import FakeNetwork, connect, spec_ports
 from mcast_sdn.core import COOKIE_MISS, COOKIE_PUNT, Core, CoreConfig, parse_eth, punt_flows
 from mcast_sdn.ofmodel import FlowAdd, Output, PacketOut, SwitchState, diff
 from mcast_sdn.topology import Topology, shortest_paths
@@ -17,13 +17,7 @@ from mcast_sdn.topology import Topology, shortest_paths
 
 def build_topology(spec: topofile.TopologySpec, now: float = 0.0, settle: float = 3.0) -> Topology:
     t = Topology(settle=settle)
-    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
+    for d, ps in spec_ports(spec).items():
         t.add_switch(now, d, [(p, True, "") for p in ps])
     for l in spec.links:
         t.link_add((spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
@@ -159,16 +153,7 @@ def _learn_all(core: Core, spec, now: float):
 
 def _core_for(spec, now=0.0) -> Core:
     core = Core(CoreConfig(settle=3.0))
-    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
-        core.switch_enter(now, d, [(p, True, "") for p in ps])
-    for l in spec.links:
-        core.link_add(now, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    connect(core, spec, now)
     return core
 
 
