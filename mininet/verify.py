@@ -27,7 +27,7 @@ against the trees and the optimal (Steiner) link count, and a verdict. Exit stat
 the verdict is true, 1 if false, 2 if the scenario or the set-up is unusable.
 
 --keep keeps the run directory (every tool's JSON-lines records, the controller log);
-it is also kept when the verdict is false. Everything started is stopped in a finally
+it is also kept when the verdict is false, and always when named with --workdir. Everything started is stopped in a finally
 (network, controller, tools, by PID); nothing else on the machine is touched.
 """
 from __future__ import annotations
@@ -565,7 +565,7 @@ def main(argv=None) -> int:
     ap.add_argument("--controller", default=None, metavar="URL:OFPORT",
                     help="attach to a running controller, e.g. http://127.0.0.1:8080:6653")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (records, controller log)")
-    ap.add_argument("--workdir", default=None, help="run directory (default: a new temp dir)")
+    ap.add_argument("--workdir", default=None, help="run directory, kept (default: a new temp dir)")
     ap.add_argument("--no-links", action="store_true", help="leave the per-link table out of the terminal output")
     args = ap.parse_args(argv)
     if args.controller:
@@ -602,9 +602,9 @@ def main(argv=None) -> int:
             print(data)
         else:
             Path(args.json).write_text(data + "\n")
-    if args.keep or not report["verdict"]:
+    if args.keep or args.workdir or not report["verdict"]:
         print(f"run directory kept: {workdir}", file=sys.stderr)
-    else:
+    else:  # a temp dir of our own, and nothing went wrong
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if report["verdict"] else 1
 
