@@ -27,8 +27,9 @@ against the trees and the optimal (Steiner) link count, and a verdict. Exit stat
 the verdict is true, 1 if false, 2 if the scenario or the set-up is unusable.
 
 --keep keeps the run directory (every tool's JSON-lines records, the controller log);
-it is also kept when the verdict is false, and always when named with --workdir. Everything started is stopped in a finally
-(network, controller, tools, by PID); nothing else on the machine is touched.
+it is also kept when the verdict is false, and always when named with --workdir.
+Everything started is stopped in a finally (network, controller, tools, by PID);
+nothing else on the machine is touched.
 """
 from __future__ import annotations
 
