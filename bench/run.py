@@ -6,7 +6,8 @@
     .venv/bin/python bench/run.py --json out.json --only trees-quality,switch-state
 
 Sections (in priority order): trees-quality, trees-scale, switch-state, control-plane,
-e2e (root + Open vSwitch + Mininet; skipped in --quick), profile. Every comparison runs
+e2e (root + Open vSwitch + Mininet; skipped in --quick), profile, resilience (issue 8;
+root + Open vSwitch + Mininet, about 4 min; skipped in --quick). Every comparison runs
 its reference implementation in the same process and run, and reports ratios, since
 absolute times drift on shared machines. See BENCHMARKS.md for the method and figures.
 """
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import fmt, machine, render_table  # noqa: E402
 
-SECTIONS = ["trees-quality", "trees-scale", "switch-state", "control-plane", "e2e", "profile"]
+SECTIONS = ["trees-quality", "trees-scale", "switch-state", "control-plane", "e2e", "profile", "resilience"]
 QUICK_SECTIONS = ["trees-quality", "trees-scale", "switch-state", "control-plane", "profile"]
 
 
@@ -54,6 +55,10 @@ def _runner(name):
         from sec_profile import profile
 
         return profile
+    if name == "resilience":
+        from sec_resilience import resilience
+
+        return resilience
     raise KeyError(name)
 
 
