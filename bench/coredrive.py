@@ -93,7 +93,7 @@ def group_addr(i: int) -> str:
 def count_mods(out: Out) -> tuple[int, int, int]:
     """(flow mods, group mods, packet outs) in an Out."""
     fm = gm = po = 0
-    for d in set(out.by_dpid) | set(out.late):
+    for d in {d for st in out.stages() for d in st}:
         for c in out.all_changes(d):
             name = type(c).__name__
             what = getattr(c, "entry", None)

@@ -65,7 +65,7 @@ def _churn(groups: int, events: int, seed: int = 5):
         nonlocal n_msgs
         if ofmsgs is None:
             return
-        for dpid in set(out.by_dpid) | set(out.late):
+        for dpid in {d for st in out.stages() for d in st}:
             dp = dps.get(dpid) or dps.setdefault(dpid, _StubDP(dpid))
             for c in out.all_changes(dpid):
                 for m in ofmsgs.compile_change(dp, c):

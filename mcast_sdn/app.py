@@ -84,14 +84,18 @@ class McastSdn(app_manager.RyuApp):
                 LOG.exception("sending changes failed")
 
     def _transmit(self, out: Out) -> None:
-        """Stage 1 to every switch; if there is a late stage (branch points, first-hop
-        entries, re-injected packets), wait for barrier replies of stage 1 first, so a
-        packet never reaches a switch whose part of the tree is not installed yet."""
-        self._send_stage(out.by_dpid)
-        if not out.late:
-            return
+        """Send stage by stage; before each next stage, wait until every switch of the
+        previous one confirmed it (barrier reply, or BARRIER_TIMEOUT), so a packet never
+        reaches a switch whose part of a tree is not installed yet."""
+        stages = out.stages()
+        for i, stage in enumerate(stages):
+            self._send_stage(stage)
+            if i + 1 < len(stages):
+                self._confirm(stage)
+
+    def _confirm(self, stage) -> None:
         waits = []
-        for dpid in out.by_dpid:
+        for dpid in stage:
             dp = self.dps.get(dpid)
             if dp is None:
                 continue
@@ -105,7 +109,6 @@ class McastSdn(app_manager.RyuApp):
             if not ev.wait(timeout=BARRIER_TIMEOUT):
                 self.core.counters["barrier_timeout"] += 1
             self._barriers.pop(key, None)
-        self._send_stage(out.late)
 
     def _send_stage(self, by_dpid) -> None:
         for dpid, changes in by_dpid.items():

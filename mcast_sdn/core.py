@@ -183,38 +183,55 @@ def parse_eth(data: bytes) -> EthInfo | None:
 
 
 class Out:
-    """Ordered changes per switch, in two stages.
+    """Ordered changes per switch, in stages.
 
-    `by_dpid` goes first; `late` goes only after every switch of the first stage has
-    confirmed (barrier): branch points and first-hop entries of trees, and packets
-    re-injected into a new tree, so that traffic never enters a part of a tree that is
+    `by_dpid` (stage 0) goes first; then each of `mid` in stage order; `late` last. The
+    adapter waits for every switch of a stage to confirm (barrier) before it sends the
+    next: multicast trees are installed from the leaves up to the first hop, and packets
+    re-injected into a new tree go last, so traffic never enters a part of a tree that is
     not installed yet (make-before-break across switches).
     """
 
-    __slots__ = ("by_dpid", "late")
+    __slots__ = ("by_dpid", "mid", "late")
 
     def __init__(self) -> None:
         self.by_dpid: dict[int, list[Change]] = {}
+        self.mid: dict[int, dict[int, list[Change]]] = {}
         self.late: dict[int, list[Change]] = {}
 
-    def add(self, dpid: int, changes: list[Change], late: bool = False) -> None:
-        if changes:
-            (self.late if late else self.by_dpid).setdefault(dpid, []).extend(changes)
+    def add(self, dpid: int, changes: list[Change], late: bool = False, stage: int = 0) -> None:
+        if not changes:
+            return
+        if late:
+            target = self.late
+        elif stage > 0:
+            target = self.mid.setdefault(stage, {})
+        else:
+            target = self.by_dpid
+        target.setdefault(dpid, []).extend(changes)
 
     def extend(self, other: "Out") -> None:
         for d, ch in other.by_dpid.items():
             self.add(d, ch)
+        for k, st in other.mid.items():
+            for d, ch in st.items():
+                self.add(d, ch, stage=k)
         for d, ch in other.late.items():
             self.add(d, ch, late=True)
 
+    def stages(self) -> list[dict[int, list[Change]]]:
+        """Non-empty stages in sending order."""
+        res = [self.by_dpid] + [self.mid[k] for k in sorted(self.mid)] + [self.late]
+        return [st for st in res if st]
+
     def __bool__(self) -> bool:
-        return bool(self.by_dpid or self.late)
+        return bool(self.by_dpid or self.mid or self.late)
 
     def count(self) -> int:
-        return sum(len(v) for v in self.by_dpid.values()) + sum(len(v) for v in self.late.values())
+        return sum(len(v) for st in self.stages() for v in st.values())
 
     def all_changes(self, dpid: int) -> list[Change]:
-        return self.by_dpid.get(dpid, []) + self.late.get(dpid, [])
+        return [c for st in self.stages() for c in st.get(dpid, [])]
 
 
 @dataclass
@@ -412,16 +429,16 @@ class Core:
             apply(inst, changes)
             out.add(dpid, changes)
 
-    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None, late: set | None = None) -> Out:
+    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None, stage_of: dict | None = None) -> Out:
         """Diff and apply: whole switches in `dpids`, only the listed keys for `mc`.
 
-        Multicast changes of switches in `late` (the first hops of the changed trees)
-        go to the late stage of `out`.
+        Multicast changes go to the stage `stage_of[dpid]` of `out` (leaves of the changed
+        trees first, first hops last); whole-switch changes go first.
         """
         out = out if out is not None else Out()
         t0 = time.perf_counter()
         mc = mc or {}
-        late = late or set()
+        stage_of = stage_of or {}
         full = set(dpids)
         for dpid in sorted(full | set(mc), key=self._downstream_first):
             inst = self.installed.get(dpid)
@@ -438,7 +455,7 @@ class Core:
             if changes:
                 self._change_seq[dpid] += 1
             apply(inst, changes)
-            out.add(dpid, changes, late=dpid in late and dpid not in full)
+            out.add(dpid, changes, stage=0 if dpid in full else stage_of.get(dpid, 0))
         for dpid in full | set(mc):
             mt = self.mtables.get(dpid)
             if mt is not None:
@@ -482,8 +499,40 @@ class Core:
         if topo_changed:
             groups |= set(self.routes) | set(self.sources) | set(self.members.groups())
         mc = self._recompute(now, groups)
-        late = {s.dpid for grp in groups for s in self.sources.get(grp, {}).values()}
-        return self._sync(now, dirty, out, mc, late)
+        return self._sync(now, dirty, out, mc, self._stages(groups) if mc else None)
+
+    def _stages(self, groups) -> dict[int, int]:
+        """Send order for tree changes: a switch's stage is (tree depth - its depth), its
+        depth being the smallest over the changed source trees that contain it, so leaves
+        go first and first hops last. Shared trees (no root a packet comes from) stage 0."""
+        depth_min: dict[int, int] = {}
+        for grp in groups:
+            route = self.routes.get(grp)
+            if route is None or route.mode == "shared":
+                continue
+            srcs = self.sources.get(grp, {})
+            for addr, edges in route.trees.items():
+                s = srcs.get(addr)
+                if s is None:
+                    continue
+                children: dict[int, list[int]] = {}
+                for a, _ap, b, _bp in edges:
+                    children.setdefault(a, []).append(b)
+                depth = {s.dpid: 0}
+                todo = [s.dpid]
+                while todo:
+                    n = todo.pop()
+                    for c in children.get(n, ()):
+                        if c not in depth:
+                            depth[c] = depth[n] + 1
+                            todo.append(c)
+                for n, dd in depth.items():
+                    if dd < depth_min.get(n, 1 << 30):
+                        depth_min[n] = dd
+        if not depth_min:
+            return {}
+        top = max(depth_min.values())
+        return {n: top - dd for n, dd in depth_min.items()}
 
     def _reconcile_member_ports(self, now: float) -> Effects:
         self._ports_dirty = False
@@ -1026,7 +1075,7 @@ class Core:
                         keys.add(key)
             self.counters["source_refresh"] += 1
             self._finish(now, out, set(), set())
-            self._sync(now, set(), out, {dpid: (keys, set())}, {dpid})
+            self._sync(now, set(), out, {dpid: (keys, set())})
             out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)], late=True)
             return out
         else:

@@ -64,7 +64,7 @@ def mcast_changes(out: Out, held: dict | None = None):
     """Changes that could disturb a stream: tree entries of the multicast table changed or
     removed, groups re-bucketed or removed (with `held`: only entries the switches held)."""
     res = []
-    for d in set(out.by_dpid) | set(out.late):
+    for d in {d for st in out.stages() for d in st}:
         for c in out.all_changes(d):
             if isinstance(c, (FlowAdd, FlowDelete)) and c.entry.table == TABLE_MCAST and c.entry.priority >= 200:
                 if held is None or c.entry.key in held[d].flows:
@@ -216,3 +216,18 @@ def test_switch_away_keeps_forwarding_then_is_forgotten():
     assert not any(k[0] == d for k in core.members.ports())
     assert core.counters["switch_forgotten"] == 1
     assert d not in core.installed
+
+
+def test_new_tree_is_sent_leaves_first_and_the_first_packet_last():
+    """A new source on a line of 4: s4 (leaf) in the first stage, s1 (first hop) after s2/s3,
+    and the re-injected first packet in the very last stage."""
+    spec = topofile.linear(4)
+    core, _ = boot(spec)
+    learn_hosts(core, spec, 1.0)
+    join(core, spec, spec.hosts[3], 1.0)
+    out = core.packet_in(1.0, 1, spec.hosts[0].port, COOKIE_SRCDISC, udp_frame(spec.hosts[0], GROUP))
+    stages = out.stages()
+    order = [sorted(st) for st in stages]
+    assert order[0] == [4] and order[-2] == [1] and order.index([3]) < order.index([2]) < order.index([1]), order
+    last = stages[-1]
+    assert list(last) == [1] and all(type(c).__name__ == "PacketOut" for c in last[1])
