@@ -298,6 +298,7 @@ class Core:
         self.installed: dict[int, SwitchState] = {}
         self.counters: Counter[str] = Counter()
         self._next_settle: float | None = None
+        self._settled_upto = float("-inf")  # time of the last pass that turned settled ports into edge ports
         # multicast
         self.sources: dict[object, dict[object, SourceInfo]] = {}  # group -> addr -> where
         self.negative: dict[tuple, float] = {}  # (group, addr) -> expiry of the negative cache
@@ -460,7 +461,9 @@ class Core:
             mt = self.mtables.get(dpid)
             if mt is not None:
                 mt.commit()
-        self._next_settle = self.topo.next_settle_deadline(now)
+        # deadlines after the last settle pass, not after `now`: a sync of some other switch
+        # must not skip a port that settled a moment ago and is still waiting for its pass
+        self._next_settle = self.topo.next_settle_deadline(self._settled_upto)
         self.timings["sync"] += time.perf_counter() - t0
         return out
 
@@ -1131,6 +1134,7 @@ class Core:
             return Out()
         if settle_due:
             self._ports_dirty = True
+            self._settled_upto = now
         dirty = set(self.installed) if settle_due else set()
         return self._finish(now, Out(), dirty, groups)
 

@@ -334,3 +334,19 @@ def test_meters_rate_limit_punts_per_host_port_when_supported():
         for m in ofmsgs.compile_change(DP(), c):
             m.serialize()
     assert core.set_meter_support(6.0, d, True).count() == 0
+
+
+def test_settled_ports_start_flooding_even_if_another_sync_happened_first():
+    """Regression: a sync triggered by some other event after a port's settle deadline (but
+    before the tick) must not make the core forget to turn that port into a flooding port."""
+    spec = topofile.linear(2)
+    core = _core_for(spec, now=0.0)  # host ports settle at 3.0
+    h2 = spec.hosts[1]
+    # at 3.5 an unrelated event syncs one switch before any tick ran
+    core.link_add(3.5, (1, 99), (2, 99))  # unknown ports: ignored, no change
+    core._sync(3.5, {spec.dpid(h2.switch)})
+    core.tick(3.6)
+    dp = FakeL2(core, spec)
+    _learn_all(core, spec, 3.7)
+    delivered, _ = dp.send(spec.hosts[0].name, "ff:ff:ff:ff:ff:ff")
+    assert delivered == {h2.name: 1}
