@@ -111,11 +111,11 @@ def test_no_broadcast_storm_on_loops(name, controller, network):
 
     before = {s.name: net.port_stats(s.name) for s in spec.switches}
     K = 200
-    # paced (1 ms apart): a burst would overflow the userspace datapath's rx queue
+    # paced (2 ms apart): a burst would overflow the userspace datapath's rx queue
     script = (
         "import socket,time;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
         "s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1);"
-        f"[(s.sendto(b'storm-test',('10.255.255.255',9)),time.sleep(0.001)) for _ in range({K})]"
+        f"[(s.sendto(b'storm-test',('10.255.255.255',9)),time.sleep(0.002)) for _ in range({K})]"
     )
     net.host(sender.name).cmd(f"{sys.executable} -c \"{script}\"")
 
@@ -126,18 +126,21 @@ def test_no_broadcast_storm_on_loops(name, controller, network):
     def delta(after, sw, p, key):
         return after[sw][p].get(key, 0) - before[sw].get(p, {}).get(key, 0)
 
-    def settled():
-        after = {s.name: net.port_stats(s.name) for s in spec.switches}
-        got = delta(after, sender_sw, sender.port, "rx_pkts")
-        if got < K * 0.8:
-            return False
-        for (d, p), hname in host_ports.items():
-            sw = spec.switch(d).name
-            if hname != sender.name and delta(after, sw, p, "tx_pkts") < got - slack:
-                return False
-        return after
+    last = {}
 
-    after = wait_until(settled, 15, interval=0.3, what="every host port to carry the broadcasts")
+    def settled():
+        """Counters stopped moving (a storm never settles) and the broadcasts got through."""
+        nonlocal last
+        after = {s.name: net.port_stats(s.name) for s in spec.switches}
+        cur = {(sw, p): st.get("tx_pkts", 0) for sw, ports in after.items() for p, st in ports.items()}
+        # LLDP keeps ticking (about one frame per port per second): "stable" means no more
+        # than that moved between two reads; a storm moves thousands
+        stable = bool(last) and sum(abs(v - last.get(k, 0)) for k, v in cur.items()) <= 2 * len(cur)
+        last = cur
+        got = delta(after, sender_sw, sender.port, "rx_pkts")
+        return stable and got >= K * 0.8 and after
+
+    after = wait_until(settled, 20, interval=0.5, what="port counters to settle after the broadcasts")
     sent = delta(after, sender_sw, sender.port, "rx_pkts")  # what the network accepted from the sender
     for s in spec.switches:
         for p in after[s.name]:
@@ -146,7 +149,9 @@ def test_no_broadcast_storm_on_loops(name, controller, network):
                 if host_ports[(s.dpid, p)] == sender.name:
                     assert d < slack, f"{s.name} port {p} echoed broadcasts back to the sender: {d}"
                 else:
-                    assert sent - slack <= d <= sent + slack, f"{s.name} port {p} (host) tx {d} for {sent} broadcasts"
+                    # upper bound: no copy twice (a storm would multiply it); lower bound loose,
+                    # because the userspace datapath may drop under CPU load
+                    assert sent * 0.3 <= d <= sent + slack, f"{s.name} port {p} (host) tx {d} for {sent} broadcasts"
             elif (s.dpid, p) in tree:
                 assert d <= sent + slack, f"{s.name} port {p} (tree link) tx {d} > {sent}: duplicates or storm"
             else:
