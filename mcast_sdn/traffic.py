@@ -233,6 +233,15 @@ def in_init_netns() -> bool | None:
     return False if known else None
 
 
+def guard_netns(args) -> str | None:
+    """Why a tool run must not go ahead (in the machine's own network namespace, where its
+    traffic would reach real interfaces), or None. `args.allow_init_netns` overrides."""
+    if not args.allow_init_netns and in_init_netns():
+        return ("refusing to run in PID 1's network namespace (real interfaces): run inside a Mininet "
+                "host or a test namespace, or pass --allow-init-netns")
+    return None
+
+
 def iface_ipv4(iface: str) -> str | None:
     """The (primary) IPv4 address of an interface, or None (SIOCGIFADDR)."""
     import fcntl

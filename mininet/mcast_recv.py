@@ -158,12 +158,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return check_args(ap, ap.parse_args(argv))
 
 
-def guard_netns(args: argparse.Namespace) -> str | None:
-    """Why this run must not go ahead (in the machine's own namespace), or None."""
-    if not args.allow_init_netns and T.in_init_netns():
-        return ("refusing to run in PID 1's network namespace (real interfaces): run inside a Mininet "
-                "host or a test namespace, or pass --allow-init-netns")
-    return None
+guard_netns = T.guard_netns  # shared with the other tool (mcast_sdn/traffic.py)
 
 
 class Recorder:
