@@ -14,6 +14,7 @@ import time
 
 import common  # noqa: F401
 from mcast_sdn import packets, topofile
+from mcast_sdn.fakedp import connect
 from mcast_sdn.core import Core, CoreConfig, Out
 from mcast_sdn.forwarding import RangePolicy, TreeConfig
 from mcast_sdn.messages import RecordType
@@ -43,16 +44,7 @@ def make_core(spec: topofile.TopologySpec, mode: str = "spt", learn_hosts: bool 
     tc = TreeConfig(policies=(RangePolicy(ipaddress.ip_network("224.0.0.0/4"), mode),
                               RangePolicy(ipaddress.ip_network("ff00::/8"), mode)), default_mode=mode)
     core = Core(CoreConfig(settle=0.0), tree_config=tc)
-    ports: dict[int, list[int]] = {s.dpid: [] for s in spec.switches}
-    for l in spec.links:
-        ports[spec.dpid(l.a)].append(l.a_port)
-        ports[spec.dpid(l.b)].append(l.b_port)
-    for h in spec.hosts:
-        ports[spec.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
-        core.switch_enter(0.0, d, [(p, True, "") for p in ps])
-    for l in spec.links:
-        core.link_add(0.0, (spec.dpid(l.a), l.a_port), (spec.dpid(l.b), l.b_port))
+    connect(core, spec)
     core.tick(0.1)
     for h in spec.hosts if learn_hosts else ():  # every host learned (as after its first ARP)
         frame = b"\xff" * 6 + bytes.fromhex(h.mac.replace(":", "")) + b"\x08\x06" + b"\x00" * 28

@@ -30,6 +30,7 @@ from webob import Request
 
 from mcast_sdn import ofmsgs, packets, rest, settings, topofile
 from mcast_sdn.config import MembershipConfig
+from mcast_sdn import fakedp
 from mcast_sdn.core import Core, CoreConfig
 from mcast_sdn.messages import GroupRecord, RecordType
 from mcast_sdn.ofmodel import COOKIE_MISS, COOKIE_PUNT, COOKIE_SRCDISC, FlowEntry, Output, ToGroup
@@ -116,16 +117,7 @@ def build_core(connect: bool = True, membership: MembershipConfig | None = None,
 
 
 def connect_all(core: Core) -> None:
-    ports: dict[int, list[int]] = {s.dpid: [] for s in SPEC.switches}
-    for l in SPEC.links:
-        ports[SPEC.dpid(l.a)].append(l.a_port)
-        ports[SPEC.dpid(l.b)].append(l.b_port)
-    for h in SPEC.hosts:
-        ports[SPEC.dpid(h.switch)].append(h.port)
-    for d, ps in ports.items():
-        core.switch_enter(0.0, d, [(p, True, "") for p in ps])
-    for l in SPEC.links:
-        core.link_add(0.0, (SPEC.dpid(l.a), l.a_port), (SPEC.dpid(l.b), l.b_port))
+    fakedp.connect(core, SPEC)
     core.tick(0.1)
 
 
