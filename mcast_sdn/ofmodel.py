@@ -215,6 +215,20 @@ class Barrier:
 
 
 @dataclass(frozen=True, slots=True)
+class Bundle:
+    """Changes a switch must apply atomically: packets see all of them or none.
+
+    Why: when a switch changes the port it accepts a stream on (its upstream moves), the
+    new RPF entry and the removal of the old one must take effect together, or packets
+    are duplicated (both accepted) or lost (neither). Sent as an OpenFlow 1.3 bundle
+    (ONF extension 230, atomic + ordered; OVS versions its classifier, so lookups see
+    the whole bundle or nothing). Holds flow and group changes only.
+    """
+
+    changes: tuple
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteAllOurs:
     """Remove every flow carrying our cookie prefix and every group (fresh start)."""
 
@@ -226,7 +240,7 @@ class PacketOut:
     data: bytes
 
 
-Change = Union[FlowAdd, FlowDelete, GroupAdd, GroupModify, GroupDelete, MeterAdd, MeterModify, MeterDelete, Barrier, DeleteAllOurs, PacketOut]
+Change = Union[FlowAdd, FlowDelete, GroupAdd, GroupModify, GroupDelete, MeterAdd, MeterModify, MeterDelete, Barrier, Bundle, DeleteAllOurs, PacketOut]
 
 
 @dataclass(slots=True)
@@ -315,7 +329,9 @@ def diff_subset(desired: SwitchState, installed: SwitchState, flow_keys, group_i
 def apply(state: SwitchState, changes: Iterable[Change]) -> None:
     """Apply changes to a state as a switch would (used to track what is installed)."""
     for c in changes:
-        if isinstance(c, FlowAdd):
+        if isinstance(c, Bundle):
+            apply(state, c.changes)
+        elif isinstance(c, FlowAdd):
             state.flows[c.entry.key] = c.entry
         elif isinstance(c, FlowDelete):
             state.flows.pop(c.entry.key, None)
