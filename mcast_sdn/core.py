@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import ipaddress
 import time
 
-from mcast_sdn import forwarding, packets, trees, unicast
+from mcast_sdn import forwarding, packets, plan, trees, unicast
 from mcast_sdn.config import MembershipConfig
 from mcast_sdn.forwarding import GroupRoute, McastTable, SourceInfo, TreeConfig
 from mcast_sdn.membership import Interest
@@ -36,7 +36,9 @@ from mcast_sdn.ofmodel import (
     TABLE_L2,
     TABLE_MCAST,
     Barrier,
+    Bundle,
     Change,
+    GroupAdd,
     DeleteAllOurs,
     FlowAdd,
     FlowDelete,
@@ -328,6 +330,8 @@ class Core:
         self.meter_ok: dict[int, bool] = {}  # per switch: OpenFlow meters usable for punt rate limits
         self.incremental: dict = {}  # (group, source) -> trees.IncrementalTree (steiner mode)
         self._next_repair: float | None = None
+        self._batch: dict = {}  # group -> plan.GroupChange of the changes not yet synced
+        self._tmp_seq: dict[int, int] = {}  # per switch: temporary (union) group ids handed out
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
@@ -430,37 +434,58 @@ class Core:
             apply(inst, changes)
             out.add(dpid, changes)
 
-    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None, stage_of: dict | None = None) -> Out:
+    def _sync(self, now: float, dpids, out: Out | None = None, mc: dict | None = None) -> Out:
         """Diff and apply: whole switches in `dpids`, only the listed keys for `mc`.
 
-        Multicast changes go to the stage `stage_of[dpid]` of `out` (leaves of the changed
-        trees first, first hops last); whole-switch changes go first.
+        Non-tree changes go to stage 0 of `out`. Tree changes (`mc`) are ordered by
+        `plan.Planner` into prepare / grow / flip (atomic, from each stream's source down
+        its new tree) / shrink stages, so no intermediate state loses or duplicates a
+        packet of a member the change does not concern.
         """
         out = out if out is not None else Out()
         t0 = time.perf_counter()
         mc = mc or {}
-        stage_of = stage_of or {}
         full = set(dpids)
-        for dpid in sorted(full | set(mc), key=self._downstream_first):
+        planner = plan.Planner(self.topo.link_ports(), self._batch, self._tmp_seq)
+        phases: dict[int, dict] = {}
+        for dpid in sorted(full | set(mc)):
             inst = self.installed.get(dpid)
             if inst is None or dpid in self.pending_readback or dpid in self.absent_since:
                 continue
+            base: list[Change] = []
+            ph = None
             if dpid in full:
-                changes = diff(self.desired(now, dpid), inst)
-            else:
+                base = diff(self.desired(now, dpid), inst)
+                if dpid in mc:
+                    base = _without(base, *mc[dpid])
+            if dpid in mc:
                 keys, gids = mc[dpid]
                 mt = self.mtables[dpid]
-                changes = diff_subset(SwitchState(mt.flows, mt.groups), inst, keys, gids)
+                ph = planner.plan_switch(dpid, inst, SwitchState(mt.flows, mt.groups), keys, gids)
             if dpid in self.frozen:
-                changes = self._unfrozen(dpid, changes)
-            if changes:
+                base = self._unfrozen(dpid, base)
+                if ph is not None:
+                    ph = {k: self._unfrozen(dpid, v) for k, v in ph.items()}
+            lists = [base] + ([ph["prep"], ph["grow"], ph["flip"], ph["shrink"]] if ph else [])
+            if any(lists):
                 self._change_seq[dpid] += 1
-            apply(inst, changes)
-            out.add(dpid, changes, stage=0 if dpid in full else stage_of.get(dpid, 0))
-        for dpid in full | set(mc):
+            for ch in lists:
+                apply(inst, ch)
+            out.add(dpid, base)
+            if ph is not None:
+                phases[dpid] = ph
             mt = self.mtables.get(dpid)
             if mt is not None:
-                mt.commit()
+                mt.commit()  # released ids were deleted on this switch (in this Out)
+        levels = planner.flip_levels({d for d, ph in phases.items() if ph["flip"]})
+        if planner.cycles:
+            self.counters["plan_order_conflict"] += planner.cycles
+        for dpid, ph in phases.items():
+            out.add(dpid, ph["prep"], stage=plan.STAGE_PREP)
+            out.add(dpid, ph["grow"], stage=plan.STAGE_GROW)
+            out.add(dpid, ph["flip"], stage=plan.STAGE_FLIP0 + levels.get(dpid, 0))
+            out.add(dpid, ph["shrink"], stage=plan.STAGE_SHRINK)
+        self._batch.clear()
         # deadlines after the last settle pass, not after `now`: a sync of some other switch
         # must not skip a port that settled a moment ago and is still waiting for its pass
         self._next_settle = self.topo.next_settle_deadline(self._settled_upto)
@@ -473,6 +498,11 @@ class Core:
         keys, gids = self.frozen[dpid]
         res: list[Change] = []
         for c in changes:
+            if isinstance(c, Bundle):
+                inner = self._unfrozen(dpid, list(c.changes))
+                if inner:
+                    res.append(Bundle(tuple(inner)) if len(inner) > 1 else inner[0])
+                continue
             if isinstance(c, FlowDelete) and c.entry.key in keys:
                 continue
             if isinstance(c, FlowAdd) and c.entry.key in keys and c.entry.table == TABLE_MCAST:
@@ -483,11 +513,6 @@ class Core:
         if res and isinstance(res[-1], Barrier):
             res.pop()
         return res
-
-    def _downstream_first(self, dpid: int):
-        # make-before-break across switches: leaves of trees before the switches feeding them.
-        # Approximation that needs no per-tree order: switches with fewer tree children first.
-        return (len(self.by_switch.get(dpid, ())) == 0, dpid)
 
     # ================================================================== orchestration
     def _finish(self, now: float, out: Out, dirty: set[int], groups: set, topo_changed: bool = False) -> Out:
@@ -502,40 +527,7 @@ class Core:
         if topo_changed:
             groups |= set(self.routes) | set(self.sources) | set(self.members.groups())
         mc = self._recompute(now, groups)
-        return self._sync(now, dirty, out, mc, self._stages(groups) if mc else None)
-
-    def _stages(self, groups) -> dict[int, int]:
-        """Send order for tree changes: a switch's stage is (tree depth - its depth), its
-        depth being the smallest over the changed source trees that contain it, so leaves
-        go first and first hops last. Shared trees (no root a packet comes from) stage 0."""
-        depth_min: dict[int, int] = {}
-        for grp in groups:
-            route = self.routes.get(grp)
-            if route is None or route.mode == "shared":
-                continue
-            srcs = self.sources.get(grp, {})
-            for addr, edges in route.trees.items():
-                s = srcs.get(addr)
-                if s is None:
-                    continue
-                children: dict[int, list[int]] = {}
-                for a, _ap, b, _bp in edges:
-                    children.setdefault(a, []).append(b)
-                depth = {s.dpid: 0}
-                todo = [s.dpid]
-                while todo:
-                    n = todo.pop()
-                    for c in children.get(n, ()):
-                        if c not in depth:
-                            depth[c] = depth[n] + 1
-                            todo.append(c)
-                for n, dd in depth.items():
-                    if dd < depth_min.get(n, 1 << 30):
-                        depth_min[n] = dd
-        if not depth_min:
-            return {}
-        top = max(depth_min.values())
-        return {n: top - dd for n, dd in depth_min.items()}
+        return self._sync(now, dirty, out, mc)
 
     def _reconcile_member_ports(self, now: float) -> Effects:
         self._ports_dirty = False
@@ -626,6 +618,11 @@ class Core:
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1
             new = set(route.entries) if route is not None else set()
+            gc = self._batch.get(grp)
+            if gc is None:
+                gc = self._batch[grp] = plan.GroupChange(
+                    {d: list(self.mtables[d].by_group.get(grp, ())) for d in old if d in self.mtables}, {}, [])
+            gc.sources = srcs
             for d in old | new:
                 mt = self.mtables.get(d)
                 if mt is None:
@@ -640,6 +637,7 @@ class Core:
                     ck, cg = changed.setdefault(d, (set(), set()))
                     ck |= keys
                     cg |= gids
+            gc.new = {d: list(self.mtables[d].by_group.get(grp, ())) for d in new if d in self.mtables}
             for d in old - new:
                 self.by_switch.get(d, set()).discard(grp)
             for d in new:
@@ -1204,3 +1202,21 @@ _LL6 = ipaddress.ip_network("ff02::/16")
 def _group_key(g):
     a = ipaddress.ip_address(g)
     return (a.version, int(a))
+
+
+def _without(changes: list[Change], keys, gids) -> list[Change]:
+    """`changes` minus those on the given flow keys and group ids (planned separately)."""
+    res: list[Change] = []
+    for c in changes:
+        if isinstance(c, (FlowAdd, FlowDelete)) and c.entry.key in keys:
+            continue
+        if isinstance(c, (GroupAdd, GroupModify)) and c.entry.group_id in gids:
+            continue
+        if isinstance(c, GroupDelete) and c.group_id in gids:
+            continue
+        if isinstance(c, Barrier) and (not res or isinstance(res[-1], Barrier)):
+            continue
+        res.append(c)
+    while res and isinstance(res[-1], Barrier):
+        res.pop()
+    return res

@@ -19,8 +19,9 @@ per-source state, except override entries at a switch whose local ports filter a
 known source differently.
 
 Groups are shared on a switch by all flows with the same bucket set; ids come from a
-deterministic per-switch allocator (smallest free id), and a changed bucket set
-reuses the flow's old id with OFPGC_MODIFY when nothing else uses it.
+per-switch allocator (smallest free id). A changed bucket set gets a new id (the flow is
+re-pointed, then the old group deleted), never an OFPGC_MODIFY of the old one, which
+would change every flow still pointing at it before they move.
 """
 from __future__ import annotations
 
@@ -381,10 +382,8 @@ class McastTable:
     switch and returns the flow keys and group ids whose desired value changed, so the
     core diffs only those (O(entries of the group), not O(entries of the switch)).
 
-    Group ids: one OpenFlow group per distinct bucket set, reference-counted. A flow
-    whose bucket set changes takes over its old group id when nothing else uses that
-    id any more (the change goes out as OFPGC_MODIFY); otherwise the smallest free id
-    is used. Ids released in a batch become reusable only after `commit()`, i.e. after
+    Group ids: one OpenFlow group per distinct bucket set, reference-counted. A new
+    bucket set takes the smallest free id. Ids released in a batch become reusable only after `commit()`, i.e. after
     their deletion has been sent, so an id is never repurposed while old flows still
     point at it.
     """
@@ -427,14 +426,11 @@ class McastTable:
             if outs:
                 gid = self.gid_of.get(outs)
                 if gid is None:
-                    cand = prev_gid.get(key)
-                    if cand is not None and cand in orphaned and cand not in self.held:
-                        # the flow's old group is used by nothing else: re-bucket it (OFPGC_MODIFY)
-                        del self.gid_of[self.outs_of[cand]]
-                        orphaned.discard(cand)
-                        gid = cand
-                    else:
-                        gid = self._alloc()
+                    # always a fresh id, never a re-bucketed old one: a modified group changes
+                    # every flow that still points at it, at once, before those flows move
+                    # (another source would briefly reach a port that filters it out). The
+                    # flow moves to the new group atomically; the old one is deleted after.
+                    gid = self._alloc()
                     self.gid_of[outs] = gid
                     self.outs_of[gid] = outs
                     self.groups[gid] = GroupEntry(gid, tuple((Output(p),) for p in sorted(outs)))

@@ -218,16 +218,22 @@ def test_switch_away_keeps_forwarding_then_is_forgotten():
     assert d not in core.installed
 
 
-def test_new_tree_is_sent_leaves_first_and_the_first_packet_last():
-    """A new source on a line of 4: s4 (leaf) in the first stage, s1 (first hop) after s2/s3,
-    and the re-injected first packet in the very last stage."""
+def test_new_tree_is_sent_downstream_first_and_the_first_packet_last():
+    """A new source on a line of 4: s2..s4 get their entries in a stage before the first
+    hop's (s1) entry, which has a stage of its own; the re-injected first packet comes last."""
     spec = topofile.linear(4)
     core, _ = boot(spec)
     learn_hosts(core, spec, 1.0)
     join(core, spec, spec.hosts[3], 1.0)
     out = core.packet_in(1.0, 1, spec.hosts[0].port, COOKIE_SRCDISC, udp_frame(spec.hosts[0], GROUP))
     stages = out.stages()
-    order = [sorted(st) for st in stages]
-    assert order[0] == [4] and order[-2] == [1] and order.index([3]) < order.index([2]) < order.index([1]), order
+    flow_stage = {}
+    for i, st in enumerate(stages):
+        for d, ch in st.items():
+            if any(type(c).__name__ == "FlowAdd" for c in ch):
+                flow_stage.setdefault(d, i)
+    assert set(flow_stage) == {1, 2, 3, 4}, flow_stage
+    assert all(flow_stage[d] < flow_stage[1] for d in (2, 3, 4)), flow_stage
+    assert list(stages[flow_stage[1]]) == [1]
     last = stages[-1]
     assert list(last) == [1] and all(type(c).__name__ == "PacketOut" for c in last[1])

@@ -1,0 +1,330 @@
+"""Transient-safe ordering of multicast tree changes (make-before-break at every step).
+
+Pure. The core knows, per switch, what it holds (`installed`) and what it wants (the
+multicast table); a plain diff says *what* to send. This module says *in which order*,
+so that at every intermediate state (any subset of the switches of a stage done, any
+prefix of one switch's list) a member whose delivery is not affected by the change gets
+every packet exactly once, nobody outside the old or new member set gets any, and no
+copy loops.
+
+Why this is needed: entries are RPF-checked (they match the port a stream must arrive
+on), so a tree change is a set of per-switch "accept" and "send" changes. Installed in
+the wrong order, a switch receives a stream before its entry exists (loss), or accepts
+it on two ports at once (duplicates).
+
+The plan, per stream (source S of group G, walked through the old and the new tables):
+
+* PREP   entries of switches that join S's tree (nobody sends them S yet) and new ALL
+         groups: inert, any order.
+* GROW   switches that keep their upstream port but change their downstream set send to
+         the union of old and new ports: new branches start receiving (switches that
+         will change their upstream port still drop those copies: no entry for it yet).
+* FLIP   switches whose upstream port changes (a new source's first hop: from "to the
+         controller" to its tree; a reroute's merge point) swap the old entry for the new
+         one in one atomic bundle, still sending to old and new downstream ports; in
+         order from the source down the *new* tree, so a switch flips only when its new
+         upstream already carries S.
+* SHRINK downstream sets become the new ones; entries of switches that left the tree
+         and groups nothing uses any more are deleted.
+
+Every stage is confirmed by barriers before the next one is sent (the adapter does it).
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from mcast_sdn.ofmodel import (
+    TABLE_MCAST,
+    Bundle,
+    FlowAdd,
+    FlowDelete,
+    FlowEntry,
+    GroupAdd,
+    GroupDelete,
+    GroupEntry,
+    GroupModify,
+    Output,
+    SwitchState,
+    ToGroup,
+)
+
+# stages of the core's `Out` used by the plan (stage 0 holds non-tree changes)
+STAGE_PREP = 1
+STAGE_GROW = 2
+STAGE_FLIP0 = 3  # + flip level
+STAGE_SHRINK = 1000
+
+# temporary ALL groups (union of old and new ports) live in their own id range
+TMP_GID_BASE = 0x7F000000
+TMP_GID_SPAN = 0x00100000
+
+Entry = tuple  # (match, priority, outs: frozenset[int], hard_timeout)
+
+
+def group_of_match(m: tuple):
+    for k, v in m:
+        if k in ("ipv4_dst", "ipv6_dst"):
+            return ipaddress.ip_address(v)
+    return None
+
+
+@dataclass(slots=True)
+class Walk:
+    """How one source's packets cross the network under one set of tables."""
+
+    accept: dict = field(default_factory=dict)  # dpid -> in_port the packet arrives on
+    used: dict = field(default_factory=dict)  # dpid -> flow key that forwarded it (None: dropped/punted)
+    parent: dict = field(default_factory=dict)  # dpid -> upstream dpid (None for the first hop)
+
+
+class _Index:
+    """One group's entries on one switch, indexed by ingress port."""
+
+    __slots__ = ("by_port",)
+
+    def __init__(self, entries) -> None:
+        by_port: dict = {}
+        for m, prio, outs, _hard in entries:
+            md = dict(m)
+            src = md.get("ipv4_src") or md.get("ipv6_src")
+            by_port.setdefault(md.get("in_port"), []).append((prio, ipaddress.ip_address(src) if src else None, outs, (TABLE_MCAST, prio, m)))
+        for lst in by_port.values():
+            lst.sort(key=lambda e: -e[0])
+        self.by_port = by_port
+
+    def lookup(self, in_port: int, src):
+        best = None
+        for cand in (self.by_port.get(in_port, ()), self.by_port.get(None, ())):
+            for prio, s, outs, key in cand:
+                if s is None or s == src:
+                    if best is None or prio > best[0]:
+                        best = (prio, outs, key)
+                    break
+        return best
+
+
+def walk(tables: dict[int, list], links: dict, root: int, port: int, src, limit: int = 100000) -> Walk:
+    """Walk a packet of `src` entering `root` on `port` through per-switch group entries."""
+    idx = {d: _Index(e) for d, e in tables.items()}
+    w = Walk()
+    todo = [(root, port, None)]
+    n = 0
+    while todo:
+        d, p, par = todo.pop()
+        n += 1
+        if n > limit or d in w.accept:
+            continue  # a second copy (a bug elsewhere): the plan uses the first
+        w.accept[d] = p
+        w.parent[d] = par
+        ix = idx.get(d)
+        hit = ix.lookup(p, src) if ix is not None else None
+        w.used[d] = hit[2] if hit else None
+        if not hit:
+            continue
+        for q in sorted(hit[1]):
+            if q == p:
+                continue
+            peer = links.get((d, q))
+            if peer is not None:
+                todo.append((peer[0], peer[1], d))
+    return w
+
+
+@dataclass
+class GroupChange:
+    """What the planner needs of one recomputed group: its entries before and after, per
+    switch, and the sources (SourceInfo: addr, dpid, port) whose packets to walk."""
+
+    old: dict[int, list]
+    new: dict[int, list]
+    sources: list
+
+
+def _outs(f: FlowEntry | None, groups: dict) -> frozenset:
+    if f is None:
+        return frozenset()
+    res = set()
+    for a in f.actions:
+        if isinstance(a, ToGroup):
+            g = groups.get(a.group_id)
+            if g is not None:
+                res.update(x.port for b in g.buckets for x in b if isinstance(x, Output))
+        elif isinstance(a, Output):
+            res.add(a.port)
+    return frozenset(res)
+
+
+class Planner:
+    """Splits the tree changes of one batch into staged, transient-safe lists."""
+
+    def __init__(self, links: dict, changes: dict, tmp_seq: dict) -> None:
+        self.links = links
+        self.changes = changes  # group -> GroupChange
+        self.tmp_seq = tmp_seq  # dpid -> counter (owned by the caller, persists)
+        self._walks: dict = {}
+        self.cycles = 0
+
+    def walks(self, grp):
+        """group -> [(source, old Walk, new Walk)] (computed once per batch)."""
+        res = self._walks.get(grp)
+        if res is None:
+            gc = self.changes.get(grp)
+            res = []
+            if gc is not None:
+                for s in gc.sources:
+                    res.append((s, walk(gc.old, self.links, s.dpid, s.port, s.addr), walk(gc.new, self.links, s.dpid, s.port, s.addr)))
+            self._walks[grp] = res
+        return res
+
+    def _tmp_gid(self, dpid: int, taken) -> int:
+        while True:
+            n = self.tmp_seq.get(dpid, 0)
+            self.tmp_seq[dpid] = n + 1
+            gid = TMP_GID_BASE + n % TMP_GID_SPAN
+            if gid not in taken:
+                return gid
+
+    def plan_switch(self, dpid: int, inst: SwitchState, want: SwitchState, keys, gids) -> dict[str, list]:
+        """Phases for one switch: {'prep', 'grow', 'flip', 'shrink'} -> changes."""
+        prep_g: list = []
+        prep: list = []
+        grow: list = []
+        flip: list = []
+        flip_del: list = []
+        shrink: list = []
+        final_f: list = []
+        final_g: list = []
+        taken = set(inst.groups) | set(want.groups)
+        for gid in sorted(gids):
+            g, have = want.groups.get(gid), inst.groups.get(gid)
+            if g is None:
+                if have is not None:
+                    final_g.append(GroupDelete(gid))
+            elif have is None:
+                prep_g.append(GroupAdd(g))
+            elif have != g:
+                flip.append(GroupModify(g))  # not produced by the tree compiler; kept atomic
+        for key in sorted(keys, key=repr):
+            f_o, f_n = inst.flows.get(key), want.flows.get(key)
+            if f_o == f_n:
+                continue
+            if key[0] != TABLE_MCAST:
+                if f_n is None:
+                    final_f.append(FlowDelete(f_o))
+                else:
+                    flip.append(FlowAdd(f_n))
+                continue
+            grp = group_of_match(key[2])
+            in_port = dict(key[2]).get("in_port")
+            users_old, users_new, live_old = [], [], False
+            old_keys = set()
+            reached_old_new = False  # a user of the new entry already reached this switch before
+            keeps = False  # a user of the old entry still reaches this switch after
+            for s, wo, wn in self.walks(grp):
+                if wo.used.get(dpid) == key:
+                    users_old.append(s)
+                    if dpid in wn.accept:
+                        keeps = True
+                if wn.used.get(dpid) == key:
+                    users_new.append(s)
+                    if dpid in wo.accept:
+                        reached_old_new = True
+                        ok = wo.used.get(dpid)
+                        if ok is not None:
+                            old_keys.add(ok)
+                if wo.accept.get(dpid) == in_port:
+                    live_old = True
+            if f_o is None:  # a new entry
+                if reached_old_new or live_old:
+                    outs = _outs(f_n, want.groups)
+                    union = outs
+                    if f_n.priority != _PRIO_NEG:
+                        for ok in old_keys:
+                            union = union | _outs(inst.flows.get(ok), inst.groups)
+                    if union != outs:
+                        tmp = self._tmp_gid(dpid, taken)
+                        taken.add(tmp)
+                        prep_g.append(GroupAdd(GroupEntry(tmp, tuple((Output(p),) for p in sorted(union)))))
+                        flip.append(FlowAdd(_with_group(f_n, tmp)))
+                        shrink.append(FlowAdd(f_n))
+                        final_g.append(GroupDelete(tmp))
+                    else:
+                        flip.append(FlowAdd(f_n))
+                else:
+                    prep.append(FlowAdd(f_n))
+            elif f_n is None:  # an entry that goes
+                if users_old and keeps:
+                    flip_del.append(FlowDelete(f_o))
+                else:
+                    final_f.append(FlowDelete(f_o))
+            else:  # same match, other actions
+                if not (users_old or users_new or live_old):
+                    prep.append(FlowAdd(f_n))
+                    continue
+                o, n = _outs(f_o, inst.groups), _outs(f_n, want.groups)
+                union = o | n
+                if union == n:
+                    grow.append(FlowAdd(f_n))
+                elif union == o:
+                    shrink.append(FlowAdd(f_n))
+                else:
+                    tmp = self._tmp_gid(dpid, taken)
+                    taken.add(tmp)
+                    prep_g.append(GroupAdd(GroupEntry(tmp, tuple((Output(p),) for p in sorted(union)))))
+                    grow.append(FlowAdd(_with_group(f_n, tmp)))
+                    shrink.append(FlowAdd(f_n))
+                    final_g.append(GroupDelete(tmp))
+        flip_all = flip + flip_del
+        res = {
+            "prep": prep_g + prep,
+            "grow": grow,
+            "flip": [Bundle(tuple(flip_all))] if len(flip_all) > 1 else flip_all,
+            "shrink": shrink + final_f + final_g,
+        }
+        return res
+
+    def flip_levels(self, flippers: set[int]) -> dict[int, int]:
+        """Order of the atomic swaps: a switch flips after every switch above it on any
+        stream's new tree that flips too (its new upstream must already carry the stream)."""
+        before: dict[int, set[int]] = {d: set() for d in flippers}
+        for grp in list(self._walks):
+            for _s, _wo, wn in self._walks[grp]:
+                for d in flippers:
+                    if d not in wn.parent:
+                        continue
+                    p = wn.parent.get(d)
+                    seen = set()
+                    while p is not None and p not in seen:
+                        seen.add(p)
+                        if p in flippers:
+                            before[d].add(p)
+                        p = wn.parent.get(p)
+        level: dict[int, int] = {}
+        state: dict[int, int] = {}
+
+        def visit(d: int) -> int:
+            st = state.get(d)
+            if st == 2:
+                return level[d]
+            if st == 1:
+                self.cycles += 1  # two streams need opposite orders: break the tie
+                return -1
+            state[d] = 1
+            lv = 0
+            for p in sorted(before[d]):
+                lv = max(lv, visit(p) + 1)
+            state[d] = 2
+            level[d] = lv
+            return lv
+
+        for d in sorted(flippers):
+            visit(d)
+        return level
+
+
+_PRIO_NEG = 310  # forwarding.PRIO_NEG (not imported: forwarding imports nothing of ours but trees)
+
+
+def _with_group(f: FlowEntry, gid: int) -> FlowEntry:
+    return FlowEntry(f.table, f.priority, f.match, (ToGroup(gid),), f.goto, f.cookie, f.idle_timeout, f.hard_timeout, f.meter)
