@@ -623,6 +623,8 @@ class Core:
                 gc = self._batch[grp] = plan.GroupChange(
                     {d: list(self.mtables[d].by_group.get(grp, ())) for d in old if d in self.mtables}, {}, [])
             gc.sources = srcs
+            if (route is not None and route.mode == "shared") or (self.routes.get(grp) is not None and self.routes[grp].mode == "shared"):
+                gc.shared = True
             for d in old | new:
                 mt = self.mtables.get(d)
                 if mt is None:

@@ -139,6 +139,9 @@ class GroupChange:
     old: dict[int, list]
     new: dict[int, list]
     sources: list
+    # a shared (bidirectional) tree before or after: no union of old and new ports (two
+    # trees' links together may close a cycle that bidirectional entries would flood)
+    shared: bool = False
 
 
 def _outs(f: FlowEntry | None, groups: dict) -> frozenset:
@@ -216,7 +219,10 @@ class Planner:
                     flip.append(FlowAdd(f_n))
                 continue
             grp = group_of_match(key[2])
-            in_port = dict(key[2]).get("in_port")
+            md = dict(key[2])
+            in_port = md.get("in_port")
+            ksrc = md.get("ipv4_src") or md.get("ipv6_src")
+            ksrc = ipaddress.ip_address(ksrc) if ksrc else None
             users_old, users_new, live_old = [], [], False
             old_keys = set()
             reached_old_new = False  # a user of the new entry already reached this switch before
@@ -233,13 +239,15 @@ class Planner:
                         ok = wo.used.get(dpid)
                         if ok is not None:
                             old_keys.add(ok)
-                if wo.accept.get(dpid) == in_port:
-                    live_old = True
+                if wo.accept.get(dpid) == in_port and (ksrc is None or ksrc == s.addr):
+                    live_old = True  # the entry would catch packets that arrive today
+            gc = self.changes.get(grp)
+            no_union = gc is not None and gc.shared
             if f_o is None:  # a new entry
                 if reached_old_new or live_old:
                     outs = _outs(f_n, want.groups)
                     union = outs
-                    if f_n.priority != _PRIO_NEG:
+                    if f_n.priority != _PRIO_NEG and not no_union:
                         for ok in old_keys:
                             union = union | _outs(inst.flows.get(ok), inst.groups)
                     if union != outs:
@@ -261,6 +269,9 @@ class Planner:
             else:  # same match, other actions
                 if not (users_old or users_new or live_old):
                     prep.append(FlowAdd(f_n))
+                    continue
+                if no_union:
+                    flip.append(FlowAdd(f_n))
                     continue
                 o, n = _outs(f_o, inst.groups), _outs(f_n, want.groups)
                 union = o | n
