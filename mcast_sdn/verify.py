@@ -84,9 +84,7 @@ DEFAULT_PORT = 5001
 DEFAULT_COUNT = 200
 DEFAULT_RATE = 100.0
 DEFAULT_SIZE = 64
-# source_grace: packets a brand-new source sends in its first seconds are not owed (the
-# controller learns the source from its first packet and installs the tree; 0 = all owed)
-DEFAULT_EXPECT = {"join_grace": 1.0, "leave_grace": None, "leave_margin": 0.3, "link_slack": 10, "source_grace": 0.0}
+DEFAULT_EXPECT = {"join_grace": 1.0, "leave_grace": None, "leave_margin": 0.3, "link_slack": 10}
 DEFAULT_TAIL = 2.0
 EXACT_STEINER_MAX_TERMINALS = 9
 FAULT_KINDS = ("del_flows", "no_forward")
@@ -794,8 +792,6 @@ def must_receive(interest: Interest | None, stream: StreamInfo, expect: Mapping,
     if interest.group != stream.group or not interest.socket_admits(stream.src):
         return range(0)
     lo = interest.t_join + float(expect.get("join_grace", 1.0))
-    if stream.t_first is not None:
-        lo = max(lo, stream.t_first + float(expect.get("source_grace", 0.0)))
     hi = None if interest.t_leave is None else interest.t_leave - float(expect.get("leave_margin", 0.3))
     if not sent_at:
         return stream.seqs_between(lo, hi)

@@ -288,6 +288,20 @@ def test_stream_schedule():
     assert len(s.seqs_between(1003, None)) == 0
 
 
+def test_a_new_sources_first_packets_are_owed():
+    """Exact accounting: a source that has just started owes its members every packet from
+    its first one (the controller learns it from that packet and must deliver it); no
+    scenario can excuse them (there is no source_grace)."""
+    member = V.Interest("h2", "239.1.1.1", "asm", frozenset(), 3, 0.0)
+    s = V.StreamInfo(1, "h1", "239.1.1.1", "10.0.0.1", 0, 100, 100.0, 5.0, 5.99)
+    assert V.must_receive(member, s, V.DEFAULT_EXPECT) == range(0, 100)
+    assert V.must_receive(member, s, V.DEFAULT_EXPECT, sent_at={k: 5.0 + k / 100 for k in range(100)}) == list(range(100))
+    assert "source_grace" not in V.DEFAULT_EXPECT
+    assert "unknown key(s) 'source_grace'" in err(scenario(expect={"source_grace": 0.1}))
+    for name in SCENARIOS:
+        assert "source_grace" not in json.loads((ROOT / "mininet" / "scenarios" / f"{name}.json").read_text()).get("expect", {})
+
+
 # ---------------------------------------------------------------------------
 # analysis and verdict on synthetic records
 # ---------------------------------------------------------------------------
