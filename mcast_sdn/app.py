@@ -43,6 +43,288 @@ app_manager.require_app("ryu.topology.switches", api_style=True)
 READBACK_TIMEOUT = 5.0  # seconds for a switch to answer flow/group stats
 BARRIER_TIMEOUT = 3.0  # seconds to wait for switches to confirm a stage before sending the next (a loaded OVS can be slow)
 TICK = 0.25  # seconds between core ticks (timers are deadlines in the core; this is only the poll)
+SEND_QUEUE_MAX = 20000  # changes waiting for one switch at which its queue counts as full (see Sender)
+AUDIT_RETRIES = 5  # attempts of an immediate audit (after a dropped queue or a failed bundle)
+
+
+class _Writer:
+    """One switch's send queue and the green thread that writes it to the switch.
+
+    Why one per switch: Ryu's `Datapath.send_msg` blocks once 16 messages wait for the
+    socket, so a switch that stops reading (overloaded, hung) blocks whoever writes to it.
+    With one writer per switch only that switch's writer waits; the dispatcher only puts
+    items on queues and never blocks on a switch.
+
+    Items, in order: ("c", [changes]) one stage of one Out, compiled here at write time, so
+    a switch found not to support bundles gets plain messages from then on; ("b", event) a
+    barrier request whose reply sets `event`; ("m", event) a marker set once everything
+    before it was handed to the connection (OpenFlow keeps per-connection order);
+    ("stop", None).
+    """
+
+    def __init__(self, sender: "Sender", dp):
+        self.sender = sender
+        self.dp = dp
+        self.q = hub.Queue()  # bounded by `put` (SEND_QUEUE_MAX changes), never by blocking
+        self.changes = 0  # changes waiting in `q`
+        self.lagging = False  # missed a barrier deadline; not waited for until it answers the latest barrier
+        self.barriers: dict[int, object] = {}  # xid -> event, in send order
+        self.last_barrier: int | None = None  # xid of the latest barrier sent
+        self.thread = hub.spawn(self._run)
+
+    def put(self, kind: str, x) -> bool:
+        """Queue an item; False if the queue was full and it was dropped with everything queued.
+
+        Full means SEND_QUEUE_MAX changes are still waiting *before* this list: a list is
+        never refused for its own size, so one big Out (a whole switch reinstalled) goes
+        through on a switch that keeps up; only a switch that falls behind by more than
+        the bound loses its queue."""
+        if kind == "c":
+            if self.changes >= SEND_QUEUE_MAX:
+                self.sender.overflow(self, len(x))
+                return False
+            self.changes += len(x)
+        self.q.put((kind, x))
+        return True
+
+    def drain(self) -> int:
+        """Drop everything queued: markers and barrier waiters are released (a dropped
+        item will never be written, nobody should wait for it). Returns changes dropped."""
+        n = 0
+        while True:
+            try:
+                kind, x = self.q.get_nowait()
+            except hub.QueueEmpty:
+                break
+            if kind == "c":
+                n += len(x)
+            elif x is not None:
+                x.set()
+        self.changes = 0
+        return n
+
+    def stop(self) -> None:
+        """The switch left or reconnected: drop the queue, release every waiter, end the thread."""
+        self.drain()
+        for ev in self.barriers.values():
+            ev.set()
+        self.barriers.clear()
+        self.q.put(("stop", None))
+
+    def barrier_reply(self, xid: int) -> None:
+        """Replies come in send order, so one reply confirms every barrier sent before it."""
+        if xid not in self.barriers:
+            return
+        for k in list(self.barriers):
+            self.barriers.pop(k).set()
+            if k == xid:
+                break
+        if xid == self.last_barrier and self.lagging:
+            self.lagging = False
+            LOG.info("switch %016x caught up (answered its latest barrier)", self.dp.id)
+
+    def _run(self) -> None:
+        dp = self.dp
+        while True:
+            kind, x = self.q.get()
+            try:
+                if kind == "c":
+                    self.changes -= len(x)
+                    for c in x:
+                        for msg in ofmsgs.compile_change(dp, c, bundles=dp.id not in self.sender.no_bundles):
+                            dp.send_msg(msg)
+                elif kind == "b":
+                    req = dp.ofproto_parser.OFPBarrierRequest(dp)
+                    dp.set_xid(req)
+                    self.barriers[req.xid] = x
+                    self.last_barrier = req.xid
+                    dp.send_msg(req)
+                elif kind == "m":
+                    x.set()
+                else:
+                    return
+            except Exception:  # a bug (or a dying connection) must not stop this switch's writer
+                LOG.exception("sending to %016x failed", dp.id)
+
+
+class _Marker:
+    """`after_queue`'s request: set `dispatched` when the dispatcher reaches it, with one
+    event per writer in `written`, set when that writer reaches it."""
+
+    def __init__(self, dpid):
+        self.dpid = dpid
+        self.dispatched = hub.Event()
+        self.written: list = []
+
+
+class Sender:
+    """Sends the core's Outs: in order, stage by stage, one writer per switch.
+
+    Why: the core's model of what each switch holds assumes every change reaches the
+    switch in the order the core produced it, across Outs (per-switch FIFO); and within an
+    Out a stage may only go out when the switches of the previous stage confirmed theirs
+    (barrier), so packets never enter a part of a tree that is not installed yet.
+
+    One dispatcher green thread takes Outs in order and puts each stage's changes on the
+    writers of its switches (`_Writer`), then waits for a barrier reply from each switch of
+    that stage only, with one shared deadline of BARRIER_TIMEOUT. A switch that misses it
+    is marked lagging (counter barrier_timeout) and is not waited for again until it
+    answers its latest barrier, so a dead or slow switch delays the others once, not on
+    every stage. Its own changes still queue in order behind its writer.
+
+    A writer's queue is bounded (SEND_QUEUE_MAX changes waiting). When full, everything
+    queued for that switch is dropped (counter send_queue_overflow) rather than growing
+    without limit, and the switch counts as lagging; the core then believes the switch
+    holds entries it does not, so an immediate read-back audit of the switch is requested
+    (`audit_soon`), which repairs the drift.
+
+    Bundles (ofmodel.Bundle) go out as ONF bundles; a switch that answers a bundle OPEN
+    with an error other than a bundle error does not support them (counter
+    bundle_unsupported) and gets plain messages from then on. A failed bundle (counter
+    bundle_error, logged once per switch) left the switch without changes the core
+    counted as installed, so it is audited too.
+
+    `dps` is the app's live dict dpid -> Datapath; `counters` the core's counters.
+    """
+
+    def __init__(self, dps: dict, counters, audit_soon):
+        self.dps = dps
+        self.counters = counters
+        self.audit_soon = audit_soon
+        self.writers: dict[int, _Writer] = {}
+        self.no_bundles: set[int] = set()  # switches that rejected a bundle OPEN (kept across reconnects)
+        self._bundle_err_last: dict[int, tuple] = {}  # dpid -> (datapath, bundle id) of the last counted bundle error
+        self._bundle_err_logged: set[int] = set()
+        self._outq = hub.Queue()
+        self.thread = hub.spawn(self._loop)
+
+    def send(self, out: Out) -> None:
+        if out:
+            self._outq.put(out)
+
+    # ---------------------------------------------------------------- writers
+    def writer(self, dpid: int) -> _Writer | None:
+        """The writer of the switch's current connection (made on first use, replaced
+        when the switch reconnected); None if the switch is not connected."""
+        dp = self.dps.get(dpid)
+        w = self.writers.get(dpid)
+        if w is not None and w.dp is dp:
+            return w
+        if w is not None:
+            self.remove(dpid)
+        if dp is None:
+            return None
+        w = self.writers[dpid] = _Writer(self, dp)
+        return w
+
+    def remove(self, dpid: int) -> None:
+        """Switch gone (or reconnected): stop its writer; queued changes are discarded."""
+        w = self.writers.pop(dpid, None)
+        if w is not None:
+            w.stop()
+
+    def overflow(self, w: _Writer, refused: int) -> None:
+        n = w.drain()
+        self.counters["send_queue_overflow"] += 1
+        self.counters["send_queue_dropped"] += n + refused
+        w.lagging = True  # it is not keeping up: do not hold the other switches back for it
+        LOG.warning("switch %016x: send queue full (%d changes), dropped; auditing it", w.dp.id, n)
+        self.audit_soon(w.dp.id)
+
+    # ---------------------------------------------------------------- dispatcher
+    def _loop(self) -> None:
+        while True:
+            item = self._outq.get()
+            try:
+                if isinstance(item, _Marker):
+                    self._dispatch_marker(item)
+                else:
+                    self._transmit(item)
+            except Exception:  # a bug must not stop the sender
+                LOG.exception("sending changes failed")
+            hub.sleep(0)  # let the writers run between Outs: a backlog of Outs must not fill a healthy switch's queue
+
+    def _transmit(self, out: Out) -> None:
+        stages = out.stages()
+        for i, stage in enumerate(stages):
+            last = i + 1 == len(stages)
+            waits = []
+            for dpid, changes in stage.items():
+                w = self.writer(dpid)
+                if w is None:
+                    continue
+                w.put("c", changes)
+                if not last:
+                    ev = hub.Event()
+                    if w.put("b", ev) and not w.lagging:
+                        waits.append((w, ev))
+            if waits:
+                self._confirm(waits)
+
+    def _confirm(self, waits) -> None:
+        """Wait for the barrier replies of one stage, up to one shared BARRIER_TIMEOUT."""
+        deadline = time.monotonic() + BARRIER_TIMEOUT
+        for w, ev in waits:
+            if ev.wait(timeout=max(0.001, deadline - time.monotonic())):
+                continue
+            if w.lagging or self.writers.get(w.dp.id) is not w:
+                continue
+            w.lagging = True
+            self.counters["barrier_timeout"] += 1
+            LOG.warning("switch %016x did not confirm a stage within %.1fs: not waiting for it until it catches up", w.dp.id, BARRIER_TIMEOUT)
+
+    def _dispatch_marker(self, m: _Marker) -> None:
+        dpids = [m.dpid] if m.dpid is not None else list(self.writers)
+        for dpid in dpids:
+            w = self.writer(dpid)
+            if w is not None:
+                ev = hub.Event()
+                w.put("m", ev)
+                m.written.append(ev)
+        m.dispatched.set()
+
+    def after_queue(self, dpid: int | None = None, timeout: float = 5.0) -> bool:
+        """Wait until everything sent before now has been written to switch `dpid` (all
+        switches if None), so that a read-back requested next reflects it (OpenFlow keeps
+        per-connection order). False on timeout."""
+        deadline = time.monotonic() + timeout
+        m = _Marker(dpid)
+        self._outq.put(m)
+        if not m.dispatched.wait(timeout=timeout):
+            return False
+        return all(ev.wait(timeout=max(0.001, deadline - time.monotonic())) for ev in m.written)
+
+    # ---------------------------------------------------------------- switch replies
+    def barrier_reply(self, dp, xid: int) -> None:
+        w = self.writers.get(dp.id)
+        if w is not None and w.dp is dp:
+            w.barrier_reply(xid)
+
+    def error(self, dp, msg) -> None:
+        """An OFPT_ERROR from a switch: act on those caused by our bundle messages."""
+        info = ofmsgs.bundle_error_info(bytes(msg.data or b""))
+        if info is None:
+            return
+        kind, bid = info
+        dpid = dp.id
+        bundle_err = msg.type == dp.ofproto.OFPET_EXPERIMENTER  # an ONF bundle error: bundles are supported
+        if kind == "open" and not bundle_err:
+            if dpid not in self.no_bundles:
+                self.no_bundles.add(dpid)
+                self.counters["bundle_unsupported"] += 1
+                LOG.warning("switch %016x rejects OpenFlow bundles (error type %d code %s): sending plain messages from now on",
+                            dpid, msg.type, msg.code)
+            self._bundle_err_last[dpid] = (dp, bid)
+        elif self._bundle_err_last.get(dpid) != (dp, bid) and not (dpid in self.no_bundles and not bundle_err):
+            # one failed bundle may produce several errors (the failing message, then the commit);
+            # ids count per connection, hence the datapath in the key
+            self._bundle_err_last[dpid] = (dp, bid)
+            self.counters["bundle_error"] += 1
+            if dpid not in self._bundle_err_logged:
+                self._bundle_err_logged.add(dpid)
+                LOG.warning("switch %016x: bundle %d failed (%s: error type %d code %s); auditing it (logged once per switch)",
+                            dpid, bid, kind, msg.type, msg.code)
+        self.audit_soon(dpid)
 
 
 class McastSdn(app_manager.RyuApp):
@@ -54,9 +336,8 @@ class McastSdn(app_manager.RyuApp):
         self.settings = settings.load()
         self.core = Core(self.settings.core, self.settings.membership, self.settings.trees)
         self.dps: dict[int, object] = {}
-        self._outq = hub.Queue()
-        self._barriers: dict[tuple[int, int], object] = {}
-        self._sender = hub.spawn(self._send_loop)
+        self.sender = Sender(self.dps, self.core.counters, self._audit_soon)
+        self._audits_pending: set[int] = set()
         self._ticker = hub.spawn(self._tick_loop)
         self._auditor = hub.spawn(self._audit_loop)
         rest.attach(kwargs["wsgi"], self)  # the REST API (mcast_sdn/rest.py) + start-up static joins
@@ -68,62 +349,16 @@ class McastSdn(app_manager.RyuApp):
         return time.monotonic()
 
     def send(self, out: Out) -> None:
-        """Queue the core's changes; one sender green thread transmits them in order."""
-        if out:
-            self._outq.put(out)
-
-    def _send_loop(self):
-        while True:
-            out = self._outq.get()
-            if isinstance(out, hub.Event):  # a marker: everything before it has been written
-                out.set()
-                continue
-            try:
-                self._transmit(out)
-            except Exception:  # a bug must not stop the sender
-                LOG.exception("sending changes failed")
-
-    def _transmit(self, out: Out) -> None:
-        """Send stage by stage; before each next stage, wait until every switch of the
-        previous one confirmed it (barrier reply, or BARRIER_TIMEOUT), so a packet never
-        reaches a switch whose part of a tree is not installed yet."""
-        stages = out.stages()
-        for i, stage in enumerate(stages):
-            self._send_stage(stage)
-            if i + 1 < len(stages):
-                self._confirm(stage)
-
-    def _confirm(self, stage) -> None:
-        waits = []
-        for dpid in stage:
-            dp = self.dps.get(dpid)
-            if dp is None:
-                continue
-            req = dp.ofproto_parser.OFPBarrierRequest(dp)
-            dp.set_xid(req)
-            ev = hub.Event()
-            self._barriers[(dpid, req.xid)] = ev
-            waits.append(((dpid, req.xid), ev))
-            dp.send_msg(req)
-        for key, ev in waits:
-            if not ev.wait(timeout=BARRIER_TIMEOUT):
-                self.core.counters["barrier_timeout"] += 1
-            self._barriers.pop(key, None)
-
-    def _send_stage(self, by_dpid) -> None:
-        for dpid, changes in by_dpid.items():
-            dp = self.dps.get(dpid)
-            if dp is None:
-                continue
-            for c in changes:
-                for msg in ofmsgs.compile_change(dp, c):
-                    dp.send_msg(msg)
+        """Queue the core's changes; `Sender` transmits them in order, stage by stage."""
+        self.sender.send(out)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
-        e = self._barriers.get((ev.msg.datapath.id, ev.msg.xid))
-        if e is not None:
-            e.set()
+        self.sender.barrier_reply(ev.msg.datapath, ev.msg.xid)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev):
+        self.sender.error(ev.msg.datapath, ev.msg)
 
     def read_switch(self, dpid: int, timeout: float = 5.0) -> dict:
         """Read back what switch `dpid` holds: flows of our cookie prefix and all groups.
@@ -214,17 +449,45 @@ class McastSdn(app_manager.RyuApp):
             self.core.counters["readback_unparsed"] += bad
         return flows, groups, meters
 
-    def _after_queue(self) -> None:
-        """Wait until everything queued before now has been written to the switches, so
-        that a read-back requested next reflects it (OpenFlow keeps per-connection order)."""
-        ev = hub.Event()
-        self._outq.put(ev)
-        ev.wait(timeout=5.0)
+    def _after_queue(self, dpid: int | None = None) -> None:
+        """Wait until everything queued before now has been written to switch `dpid` (all
+        switches if None), so that a read-back requested next reflects it."""
+        self.sender.after_queue(dpid, timeout=5.0)
 
     def _readback(self, dpid: int) -> None:
-        self._after_queue()
+        self._after_queue(dpid)
         flows, groups, meters = self._read_model(dpid)
         self.send(self.core.adopt(self.now(), dpid, flows, groups, meters))
+
+    def _audit(self, dpid: int) -> bool:
+        """One read-back audit of a switch. False if it could not judge: the read-back
+        failed, or changes went to the switch meanwhile (the core then skips it)."""
+        self._after_queue(dpid)
+        token = self.core.audit_token(dpid)
+        flows, groups, meters = self._read_model(dpid)
+        judged = flows is not None and self.core.audit_token(dpid) == token
+        self.send(self.core.audit(self.now(), dpid, token, flows, groups, meters))
+        return judged
+
+    def _audit_soon(self, dpid: int) -> None:
+        """Audit a switch now (not at its turn): changes the core counts as installed were
+        dropped (full send queue) or refused (failed bundle). A few attempts, one at a time
+        per switch; if none can judge, the periodic audit will."""
+        if dpid in self._audits_pending:
+            return
+        self._audits_pending.add(dpid)
+        hub.spawn(self._audit_soon_run, dpid)
+
+    def _audit_soon_run(self, dpid: int) -> None:
+        try:
+            for _ in range(AUDIT_RETRIES):
+                if dpid not in self.dps or self._audit(dpid):
+                    return
+                hub.sleep(1.0)
+        except Exception:  # a bug must not go unnoticed, nor leave the switch marked pending
+            LOG.exception("immediate audit of %016x failed", dpid)
+        finally:
+            self._audits_pending.discard(dpid)
 
     def _audit_loop(self):
         """Low-rate audit: one switch at a time, each about every audit_interval seconds."""
@@ -238,10 +501,7 @@ class McastSdn(app_manager.RyuApp):
             dpid = dpids[i % len(dpids)]
             i += 1
             try:
-                self._after_queue()
-                token = self.core.audit_token(dpid)
-                flows, groups, meters = self._read_model(dpid)
-                self.send(self.core.audit(self.now(), dpid, token, flows, groups, meters))
+                self._audit(dpid)
             except Exception:  # a bug must not stop the audits
                 LOG.exception("audit of %016x failed", dpid)
 
@@ -250,6 +510,7 @@ class McastSdn(app_manager.RyuApp):
         dpid = ev.switch.dp.id
         LOG.info("switch %016x left", dpid)
         self.dps.pop(dpid, None)
+        self.sender.remove(dpid)
         self.send(self.core.switch_leave(self.now(), dpid))
 
     @set_ev_cls([topo_event.EventPortAdd, topo_event.EventPortModify])

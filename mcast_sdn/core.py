@@ -13,7 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import ipaddress
+import logging
 import time
+
+import networkx as nx
 
 from mcast_sdn import forwarding, packets, plan, trees, unicast
 from mcast_sdn.config import MembershipConfig
@@ -59,6 +62,8 @@ from mcast_sdn.ofmodel import (
     match,
 )
 from mcast_sdn.topology import Topology
+
+LOG = logging.getLogger("mcast_sdn.core")
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -466,7 +471,10 @@ class Core:
                 base = self._unfrozen(dpid, base)
                 if ph is not None:
                     ph = {k: self._unfrozen(dpid, v) for k, v in ph.items()}
-            lists = [base] + ([ph["prep"], ph["grow"], ph["flip"], ph["shrink"]] if ph else [])
+                    if dpid in planner.flips:
+                        planner.flips[dpid] = {k: v for k, v in ((k, self._unfrozen(dpid, v)) for k, v in planner.flips[dpid].items()) if v}
+            swaps = planner.flips.get(dpid, {})
+            lists = [base] + ([ph["prep"], ph["grow"]] + list(swaps.values()) + [ph["shrink"]] if ph else [])
             if any(lists):
                 self._change_seq[dpid] += 1
             for ch in lists:
@@ -477,13 +485,15 @@ class Core:
             mt = self.mtables.get(dpid)
             if mt is not None:
                 mt.commit()  # released ids were deleted on this switch (in this Out)
-        levels = planner.flip_levels({d for d, ph in phases.items() if ph["flip"]})
-        if planner.cycles:
-            self.counters["plan_order_conflict"] += planner.cycles
+        levels = planner.flip_levels()
         for dpid, ph in phases.items():
             out.add(dpid, ph["prep"], stage=plan.STAGE_PREP)
             out.add(dpid, ph["grow"], stage=plan.STAGE_GROW)
-            out.add(dpid, ph["flip"], stage=plan.STAGE_FLIP0 + levels.get(dpid, 0))
+            by_level: dict[int, list] = {}
+            for stream, ch in planner.flips.get(dpid, {}).items():
+                by_level.setdefault(levels[(dpid, stream)], []).extend(ch)
+            for lv, ch in sorted(by_level.items()):
+                out.add(dpid, [Bundle(tuple(ch))] if len(ch) > 1 else ch, stage=plan.STAGE_FLIP0 + lv)
             out.add(dpid, ph["shrink"], stage=plan.STAGE_SHRINK)
         self._batch.clear()
         # deadlines after the last settle pass, not after `now`: a sync of some other switch
@@ -608,23 +618,25 @@ class Core:
                 routers = self.members.router_ports(family) | set(self.config.flood_ports)
                 mode, _ = self.tree_config.mode_for(grp)
                 center = None
-                if mode == "shared":
-                    if self._center is None and g.number_of_nodes():
-                        self._center = trees.choose_center(g, cache=cache)
-                    center = self._center
                 try:
+                    if mode == "shared":
+                        if self._center is None and g.number_of_nodes():
+                            self._center = _center(g, cache)
+                        center = self._center
                     route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental)
                 except Exception as e:  # never let one group break the controller
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1
+                    if self.counters["tree_error:" + type(e).__name__] == 1:
+                        LOG.exception("computing the tree of %s failed (the previous route is kept; counted as tree_error)", grp)
+                    if grp in self.routes:
+                        continue  # keep what works: the previous route stays installed
             new = set(route.entries) if route is not None else set()
             gc = self._batch.get(grp)
             if gc is None:
                 gc = self._batch[grp] = plan.GroupChange(
                     {d: list(self.mtables[d].by_group.get(grp, ())) for d in old if d in self.mtables}, {}, [])
             gc.sources = srcs
-            if (route is not None and route.mode == "shared") or (self.routes.get(grp) is not None and self.routes[grp].mode == "shared"):
-                gc.shared = True
             for d in old | new:
                 mt = self.mtables.get(d)
                 if mt is None:
@@ -1222,3 +1234,13 @@ def _without(changes: list[Change], keys, gids) -> list[Change]:
     while res and isinstance(res[-1], Barrier):
         res.pop()
     return res
+
+
+def _center(g: nx.Graph, cache) -> int:
+    """The shared trees' default root: the graph centre, or on a partitioned network the
+    centre of the largest part (ties: the part with the smallest dpid), so a partition
+    does not stop every group from being rerouted."""
+    if nx.is_connected(g):
+        return trees.choose_center(g, cache=cache)
+    part = max(nx.connected_components(g), key=lambda c: (len(c), -min(c)))
+    return trees.choose_center(g.subgraph(part).copy())

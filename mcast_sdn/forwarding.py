@@ -12,11 +12,10 @@ replicated), the source and the group, and points at a group whose buckets are t
 downstream ports: child tree links plus local ports whose interest admits S
 (IGMPv3/MLDv2 INCLUDE/EXCLUDE honoured per port) plus router ports.
 
-Shared trees (`shared`): one bidirectional tree per group rooted at a rendezvous
-point (configured per range, else the graph centre). At each tree switch, traffic
-entering on tree port p leaves on all other tree ports and on local member ports: no
-per-source state, except override entries at a switch whose local ports filter a
-known source differently.
+Shared trees (`shared`): one tree per group rooted at a rendezvous point (configured
+per range, else the graph centre). Every known source's packets follow that tree
+outward from the source's switch, through RPF-checked (S,G) entries (see `_shared`
+for why not bidirectional (*,G) entries).
 
 Groups are shared on a switch by all flows with the same bucket set; ids come from a
 per-switch allocator (smallest free id). A changed bucket set gets a new id (the flow is
@@ -46,7 +45,7 @@ from mcast_sdn.ofmodel import (
 )
 
 PRIO_SG = 300  # (S,G) source-tree entries and shared-tree source overrides
-PRIO_STAR_G = 200  # (*,G) shared-tree entries
+PRIO_STAR_G = 200  # (*,G) entries of earlier versions (found on switches after an upgrade)
 PRIO_NEG = 310  # negative cache (nobody wants it): above everything for that (S,G)
 
 PortKey = tuple[int, int]
@@ -261,9 +260,19 @@ def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cac
 
 
 def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> None:
-    # ports that take every source, and ports with a filter (handled by overrides)
-    wants_all = {k for k, i in members.items() if _takes_every_source(i)} | routers
-    filtered = {k: i for k, i in members.items() if k not in wants_all}
+    """One tree for the whole group, rooted at the RP; each known source's packets follow
+    it outward from the source's switch, with RPF-checked (S,G) entries.
+
+    Why per-source entries on a shared tree, not (*,G) entries on every tree port:
+    bidirectional (*,G) entries accept a group's packets on every tree port, so while a
+    tree changes (new RP, link change, mode change) the links of the old and the new tree
+    together can close a cycle that such entries flood around, and no per-switch order
+    avoids it. RPF-checked entries make every change of a shared tree a per-source tree
+    change that `plan` installs without loss or duplicates. The cost is one entry per
+    (source, tree switch) instead of one per (tree port, switch); sources the controller
+    has not learned are punted at their first hop in either design. Ports whose filter
+    admits a source get it, the tree's links carry every source (RP semantics).
+    """
     src_ports = {(s.dpid, s.port) for s in srcs if s.dpid in graph}
     member_switches = {d for d, _ in members} | {d for d, _ in routers} | {d for d, _ in src_ports}
     member_switches &= set(graph.nodes)
@@ -277,35 +286,24 @@ def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> N
     t = trees.shared_tree(graph, root, terminals, cache=cache)
     t.add_node(root)
     route.root = root
-    parent = trees.tree_parent_map(t, root)
-    route.trees["*"] = _edge_list(graph, parent)
-    tree_ports: dict[int, set[int]] = {n: set() for n in parent}
-    for c, p in parent.items():
-        if p is not None:
-            ports = graph.edges[p, c]["ports"]
-            tree_ports[p].add(ports[p])
-            tree_ports[c].add(ports[c])
-    for node in parent:
-        local_all = {p for d, p in wants_all if d == node}
-        local_filtered = {p: i for (d, p), i in filtered.items() if d == node}
-        sources_here = {p for d, p in src_ports if d == node}
-        ingress = tree_ports[node] | sources_here
-        for q in sorted(ingress):
-            outs = (tree_ports[node] | local_all) - {q}
-            route.entries.setdefault(node, []).append((match(in_port=q, **_addr_fields(group)), PRIO_STAR_G, frozenset(outs), 0))
-            # per-source overrides where a local port filters sources
-            if local_filtered:
-                for s in srcs:
-                    extra = {p for p, i in local_filtered.items() if i.wants(s.addr)} - {q}
-                    if extra:
-                        route.entries[node].append(
-                            (match(in_port=q, **_addr_fields(group, s.addr)), PRIO_SG, frozenset(outs | extra), 0)
-                        )
-
-
-def _takes_every_source(interest) -> bool:
-    """EXCLUDE{} (an ASM join): every source is wanted, so no per-source override is needed."""
-    return str(getattr(interest.mode, "value", interest.mode)) == "exclude" and not interest.sources
+    route.trees["*"] = _edge_list(graph, trees.tree_parent_map(t, root))
+    for s in srcs:
+        if s.dpid not in t:
+            continue
+        want = {k for k in _wanting(members, routers, s.addr) if k[0] in t} - {(s.dpid, s.port)}
+        local: dict[int, set[int]] = {}
+        for d, p in want:
+            local.setdefault(d, set()).add(p)
+        parent = trees.tree_parent_map(t, s.dpid)
+        children: dict[int, list[int]] = {}
+        for c, par in parent.items():
+            if par is not None:
+                children.setdefault(par, []).append(c)
+        for node, par in parent.items():
+            in_port = s.port if par is None else graph.edges[node, par]["ports"][node]
+            outs = {graph.edges[node, c]["ports"][node] for c in children.get(node, ())} | local.get(node, set())
+            outs.discard(in_port)
+            route.entries.setdefault(node, []).append((match(in_port=in_port, **_addr_fields(group, s.addr)), PRIO_SG, frozenset(outs), 0))
 
 
 class GroupAllocator:

@@ -139,9 +139,6 @@ class GroupChange:
     old: dict[int, list]
     new: dict[int, list]
     sources: list
-    # a shared (bidirectional) tree before or after: no union of old and new ports (two
-    # trees' links together may close a cycle that bidirectional entries would flood)
-    shared: bool = False
 
 
 def _outs(f: FlowEntry | None, groups: dict) -> frozenset:
@@ -166,7 +163,7 @@ class Planner:
         self.changes = changes  # group -> GroupChange
         self.tmp_seq = tmp_seq  # dpid -> counter (owned by the caller, persists)
         self._walks: dict = {}
-        self.cycles = 0
+        self.flips: dict[int, dict] = {}  # dpid -> stream (group, source) -> changes swapped atomically
 
     def walks(self, grp):
         """group -> [(source, old Walk, new Walk)] (computed once per batch)."""
@@ -189,7 +186,8 @@ class Planner:
                 return gid
 
     def plan_switch(self, dpid: int, inst: SwitchState, want: SwitchState, keys, gids) -> dict[str, list]:
-        """Phases for one switch: {'prep', 'grow', 'flip', 'shrink'} -> changes."""
+        """Phases for one switch: {'prep', 'grow', 'shrink'} -> changes; the atomic swaps
+        go to `self.flips[dpid]` (ordered by `flip_levels`)."""
         prep_g: list = []
         prep: list = []
         grow: list = []
@@ -241,13 +239,11 @@ class Planner:
                             old_keys.add(ok)
                 if wo.accept.get(dpid) == in_port and (ksrc is None or ksrc == s.addr):
                     live_old = True  # the entry would catch packets that arrive today
-            gc = self.changes.get(grp)
-            no_union = gc is not None and gc.shared
             if f_o is None:  # a new entry
                 if reached_old_new or live_old:
                     outs = _outs(f_n, want.groups)
                     union = outs
-                    if f_n.priority != _PRIO_NEG and not no_union:
+                    if f_n.priority != _PRIO_NEG:
                         for ok in old_keys:
                             union = union | _outs(inst.flows.get(ok), inst.groups)
                     if union != outs:
@@ -270,9 +266,6 @@ class Planner:
                 if not (users_old or users_new or live_old):
                     prep.append(FlowAdd(f_n))
                     continue
-                if no_union:
-                    flip.append(FlowAdd(f_n))
-                    continue
                 o, n = _outs(f_o, inst.groups), _outs(f_n, want.groups)
                 union = o | n
                 if union == n:
@@ -286,52 +279,60 @@ class Planner:
                     grow.append(FlowAdd(_with_group(f_n, tmp)))
                     shrink.append(FlowAdd(f_n))
                     final_g.append(GroupDelete(tmp))
-        flip_all = flip + flip_del
-        res = {
-            "prep": prep_g + prep,
-            "grow": grow,
-            "flip": [Bundle(tuple(flip_all))] if len(flip_all) > 1 else flip_all,
-            "shrink": shrink + final_f + final_g,
-        }
-        return res
+        # the swap is split by stream: each stream's entries flip in its own order (two
+        # streams may need two switches in opposite orders), each part atomic
+        by_stream: dict = {}
+        for c in flip + flip_del:
+            by_stream.setdefault(_stream_of(c), []).append(c)
+        self.flips[dpid] = by_stream
+        return {"prep": prep_g + prep, "grow": grow, "shrink": shrink + final_f + final_g}
 
-    def flip_levels(self, flippers: set[int]) -> dict[int, int]:
-        """Order of the atomic swaps: a switch flips after every switch above it on any
-        stream's new tree that flips too (its new upstream must already carry the stream)."""
-        before: dict[int, set[int]] = {d: set() for d in flippers}
+    def flip_levels(self) -> dict[tuple, int]:
+        """Order of the atomic swaps, per (switch, stream): after every switch above it on
+        that stream's new tree that swaps entries of that stream too (its new upstream
+        must already carry the stream). Changes of no one stream (None) go first."""
+        flips = self.flips
+        parent_of: dict = {}
         for grp in list(self._walks):
-            for _s, _wo, wn in self._walks[grp]:
-                for d in flippers:
-                    if d not in wn.parent:
-                        continue
-                    p = wn.parent.get(d)
-                    seen = set()
-                    while p is not None and p not in seen:
-                        seen.add(p)
-                        if p in flippers:
-                            before[d].add(p)
-                        p = wn.parent.get(p)
-        level: dict[int, int] = {}
-        state: dict[int, int] = {}
+            for so, _wo, wn in self._walks[grp]:
+                parent_of[(grp, so.addr)] = wn.parent
+        level: dict[tuple, int] = {}
+        for stream in {st for f in flips.values() for st in f}:
+            if stream is None:
+                for d, f in flips.items():
+                    if None in f:
+                        level[(d, None)] = 0
+                continue
+            parent = parent_of.get(stream, {})
+            nodes = [d for d, f in flips.items() if stream in f]
+            memo: dict[int, int] = {}
 
-        def visit(d: int) -> int:
-            st = state.get(d)
-            if st == 2:
-                return level[d]
-            if st == 1:
-                self.cycles += 1  # two streams need opposite orders: break the tie
-                return -1
-            state[d] = 1
-            lv = 0
-            for p in sorted(before[d]):
-                lv = max(lv, visit(p) + 1)
-            state[d] = 2
-            level[d] = lv
-            return lv
+            def depth(d: int) -> int:  # flipping ancestors of d on this stream's tree
+                if d in memo:
+                    return memo[d]
+                memo[d] = 0  # guards against a malformed (cyclic) parent map
+                p, seen, n = parent.get(d), {d}, 0
+                while p is not None and p not in seen:
+                    seen.add(p)
+                    if stream in flips.get(p, ()):
+                        n = depth(p) + 1
+                        break
+                    p = parent.get(p)
+                memo[d] = n
+                return n
 
-        for d in sorted(flippers):
-            visit(d)
+            for d in nodes:
+                level[(d, stream)] = depth(d) + 1
         return level
+
+
+def _stream_of(c):
+    if isinstance(c, (FlowAdd, FlowDelete)) and c.entry.table == TABLE_MCAST:
+        md = dict(c.entry.match)
+        src = md.get("ipv4_src") or md.get("ipv6_src")
+        if src:
+            return (group_of_match(c.entry.match), ipaddress.ip_address(src))
+    return None
 
 
 _PRIO_NEG = 310  # forwarding.PRIO_NEG (not imported: forwarding imports nothing of ours but trees)
