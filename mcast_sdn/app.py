@@ -425,6 +425,7 @@ class McastSdn(app_manager.RyuApp):
         dp = sw.dp
         LOG.info("switch %016x reconnected", dp.id)
         self.send(self.core.switch_leave(self.now(), dp.id))
+        self.sender.remove(dp.id)  # what was queued for the old connection is void (the switch is read back)
         self.dps[dp.id] = dp
         ports = [(p.port_no, p.is_live(), p.hw_addr) for p in sw.ports]
         self.send(self.core.switch_enter(self.now(), dp.id, ports, readback=True))

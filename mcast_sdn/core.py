@@ -623,7 +623,7 @@ class Core:
                         if self._center is None and g.number_of_nodes():
                             self._center = _center(g, cache)
                         center = self._center
-                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental)
+                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental, self.routes.get(grp))
                 except Exception as e:  # never let one group break the controller
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1

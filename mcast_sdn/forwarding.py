@@ -169,23 +169,36 @@ def compute_group(
     cache: trees.PathCache | None = None,
     center: int | None = None,
     incremental: dict | None = None,
+    previous: GroupRoute | None = None,
 ) -> GroupRoute:
     """Forwarding of one group. `members`: port -> Interest (with .wants(source)).
 
     `incremental`: a dict owned by the caller that keeps one `trees.IncrementalTree` per
     (group, source) for steiner mode, so joins graft and leaves prune instead of
     recomputing (the caller drops it on topology change and repairs it periodically).
+
+    `previous`: the group's route before this change. Shortest-path and shared trees
+    keep its links where an equal-cost choice allows (`trees.spt_keeping`): a branch
+    that still works is not moved, because a move is the one change whose copies in
+    flight race at the merge point.
     """
     mode, rp = config.mode_for(group)
     route = GroupRoute(group, mode)
     routers = {rp_ for rp_ in router_ports}
     srcs = sorted(sources, key=lambda s: (str(s.addr), s.dpid, s.port))
     if mode == "shared" and srcs or mode == "shared" and members:
-        _shared(route, group, graph, members, routers, srcs, rp, cache, center)
+        _shared(route, group, graph, members, routers, srcs, rp, cache, center, previous)
     else:
         for s in srcs:
-            _source_tree(route, group, graph, members, routers, s, mode, cache, config, incremental)
+            _source_tree(route, group, graph, members, routers, s, mode, cache, config, incremental, previous)
     return route
+
+
+def _kept_links(previous: GroupRoute | None, key, root: int | None = None) -> set:
+    """Links of `previous`'s tree `key` (a source, or "*" with the same root)."""
+    if previous is None or (root is not None and previous.root != root):
+        return set()
+    return {frozenset((a, b)) for a, _ap, b, _bp in previous.trees.get(key, ())}
 
 
 def _steiner_incremental(incremental: dict, key, graph, source: int, terminals: list[int], cache) -> nx.Graph:
@@ -222,7 +235,7 @@ def _wanting(members, routers, source) -> set[PortKey]:
     return want | routers
 
 
-def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cache, config, incremental=None) -> None:
+def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cache, config, incremental=None, previous=None) -> None:
     want = _wanting(members, routers, s.addr) - {(s.dpid, s.port)}
     m = match(in_port=s.port, **_addr_fields(group, s.addr))
     if s.dpid not in graph:
@@ -240,7 +253,11 @@ def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cac
     elif mode == "steiner" and len(terminals) > 2:
         t = trees.steiner_tree(graph, terminals, root=s.dpid, cache=cache)
     else:
-        t = trees.spt(graph, s.dpid, terminals, cache=cache)
+        keep = _kept_links(previous, s.addr)
+        if keep and previous.mode == mode:
+            t = trees.spt_keeping(graph, s.dpid, terminals, keep)
+        else:
+            t = trees.spt(graph, s.dpid, terminals, cache=cache)
     t.add_node(s.dpid)
     parent = trees.tree_parent_map(t, s.dpid)
     children: dict[int, list[int]] = {}
@@ -259,7 +276,7 @@ def _source_tree(route, group, graph, members, routers, s: SourceInfo, mode, cac
     route.trees[s.addr] = _edge_list(graph, parent)
 
 
-def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> None:
+def _shared(route, group, graph, members, routers, srcs, rp, cache, center, previous=None) -> None:
     """One tree for the whole group, rooted at the RP; each known source's packets follow
     it outward from the source's switch, with RPF-checked (S,G) entries.
 
@@ -283,7 +300,11 @@ def _shared(route, group, graph, members, routers, srcs, rp, cache, center) -> N
         root = trees.choose_center(graph, cache=cache)
     comp = _component(graph, root)
     terminals = sorted(member_switches & comp)
-    t = trees.shared_tree(graph, root, terminals, cache=cache)
+    keep = _kept_links(previous, "*", root)
+    if keep and previous.mode == "shared":
+        t = trees.spt_keeping(graph, root, terminals, keep)
+    else:
+        t = trees.shared_tree(graph, root, terminals, cache=cache)
     t.add_node(root)
     route.root = root
     route.trees["*"] = _edge_list(graph, trees.tree_parent_map(t, root))

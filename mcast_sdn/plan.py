@@ -173,7 +173,9 @@ class Planner:
             res = []
             if gc is not None:
                 for s in gc.sources:
-                    res.append((s, walk(gc.old, self.links, s.dpid, s.port, s.addr), walk(gc.new, self.links, s.dpid, s.port, s.addr)))
+                    wo = walk(gc.old, self.links, s.dpid, s.port, s.addr)
+                    _add_orphans(wo, gc.old, s.addr)
+                    res.append((s, wo, walk(gc.new, self.links, s.dpid, s.port, s.addr)))
             self._walks[grp] = res
         return res
 
@@ -324,6 +326,24 @@ class Planner:
             for d in nodes:
                 level[(d, stream)] = depth(d) + 1
         return level
+
+
+def _add_orphans(w: Walk, tables: dict, src) -> None:
+    """Switches that hold an entry for `src` although the walk does not reach them (a
+    link on the way went down) count as reached on that entry's port: their entry still
+    accepts the stream if a new branch feeds it, so replacing it must be an atomic swap
+    like any change of upstream, or the switch would accept the stream twice."""
+    for d, entries in tables.items():
+        if d in w.accept:
+            continue
+        for m, prio, _outs, _hard in sorted(entries, key=lambda e: -e[1]):
+            md = dict(m)
+            s = md.get("ipv4_src") or md.get("ipv6_src")
+            if s and ipaddress.ip_address(s) == src and "in_port" in md:
+                w.accept[d] = md["in_port"]
+                w.used[d] = (TABLE_MCAST, prio, m)
+                w.parent[d] = None
+                break
 
 
 def _stream_of(c):

@@ -82,6 +82,7 @@ __all__ = [
     "PathCache",
     "choose_center",
     "shared_tree",
+    "spt_keeping",
     "spt",
     "steiner_tree",
     "tree",
@@ -589,6 +590,58 @@ def spt(G: nx.Graph, source: Node, terminals: Iterable[Node], weight: Weight = "
     cache = _cache_for(G, weight, cache)
     terms = sorted(set(terminals))
     edges = _spt_edges(G, source, terms, weight, cache)
+    return _new_tree(G, edges, (source,), source, terms, "spt")
+
+
+def spt_keeping(G: nx.Graph, source: Node, terminals: Iterable[Node], keep, weight: Weight = "weight") -> nx.Graph:
+    """A shortest-path tree from ``source`` that, among equal-cost shortest paths,
+    uses as few links outside ``keep`` (a set of ``frozenset({u, v})``) as possible.
+
+    Why: when a tree is recomputed (a link came back, a member joined), a tree of the
+    same cost that moves branches which still work buys nothing and costs a reroute,
+    and a reroute is the one change no switch order makes hitless (the copies in
+    flight on the old and the new path race at the merge point). Preferring the links
+    already in use keeps working branches where they are; a strictly shorter path
+    still wins, so the result is a shortest-path tree all the same. Joins graft onto
+    the tree where an equal-cost choice allows, which also keeps trees small.
+
+    Lexicographic Dijkstra on ``(distance, links outside keep, node)``: additive in
+    both components, so the predecessors form one tree.
+    """
+    _check_graph(G)
+    if source not in G:
+        raise nx.NodeNotFound(f"source {source!r} is not in the graph")
+    terms = sorted(set(terminals))
+    adj = _Adjacency(G, weight)
+    best: Dict[Node, tuple] = {source: (0.0, 0)}
+    pred: Dict[Node, Node] = {}
+    done: set = set()
+    heap = [(0.0, 0, source)]
+    while heap:
+        d, k, u = _heappop(heap)
+        if u in done:
+            continue
+        done.add(u)
+        for v, w in adj[u].items():
+            if v in done:
+                continue
+            cand = (round(d + w, 9), k + (0 if frozenset((u, v)) in keep else 1))
+            cur = best.get(v)
+            if cur is None or cand < cur or (cand == cur and u < pred[v]):
+                best[v] = cand
+                pred[v] = u
+                _heappush(heap, (cand[0], cand[1], v))
+    edges: List[Tuple[Node, Node]] = []
+    inside = {source}
+    for t in terms:
+        if t not in G:
+            raise nx.NodeNotFound(f"terminal {t!r} is not in the graph")
+        if t not in done:
+            raise nx.NetworkXNoPath(f"terminal {t!r} is not reachable from {source!r}")
+        while t not in inside:
+            inside.add(t)
+            edges.append((t, pred[t]))
+            t = pred[t]
     return _new_tree(G, edges, (source,), source, terms, "spt")
 
 

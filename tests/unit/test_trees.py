@@ -698,3 +698,22 @@ class TestOddGraphs:
                 for t in rs[1:4]:
                     it.prune(t)
                     assert_incremental_ok(it, G)
+
+
+def test_spt_keeping_prefers_the_links_in_use_among_equal_cost_paths():
+    """Ring of 4: s1->s3 has two equal-cost paths. The plain SPT picks s1-s2-s3; with
+    s1-s4-s3 in use it keeps them (no needless reroute); a strictly shorter path still wins."""
+    from mcast_sdn.trees import spt, spt_keeping
+
+    G = nx.cycle_graph([1, 2, 3, 4])
+    assert set(map(frozenset, spt(G, 1, [3]).edges)) == {frozenset((1, 2)), frozenset((2, 3))}
+    keep = {frozenset((1, 4)), frozenset((4, 3))}
+    assert set(map(frozenset, spt_keeping(G, 1, [3], keep).edges)) == keep
+    # a member joins on s4 while s1-s4-s3 is in use: grafted, 2 links, not 3
+    t = spt_keeping(G, 1, [3, 4], keep)
+    assert t.number_of_edges() == 2
+    # a strictly shorter path is taken even if it is not in use
+    G.add_edge(1, 3)
+    assert set(map(frozenset, spt_keeping(G, 1, [3], keep).edges)) == {frozenset((1, 3))}
+    with pytest.raises(nx.NetworkXNoPath):
+        spt_keeping(nx.Graph([(1, 2), (3, 4)]), 1, [4], set())
