@@ -131,7 +131,10 @@ class _Writer:
                 if kind == "c":
                     self.changes -= len(x)
                     for c in x:
-                        for msg in ofmsgs.compile_change(dp, c, bundles=dp.id not in self.sender.no_bundles):
+                        msgs = ofmsgs.compile_change(dp, c, bundles=dp.id not in self.sender.no_bundles)
+                        if msgs and isinstance(msgs[0], dp.ofproto_parser.ONFBundleCtrlMsg):
+                            self.sender.counters["bundle_sent"] += 1
+                        for msg in msgs:
                             dp.send_msg(msg)
                 elif kind == "b":
                     req = dp.ofproto_parser.OFPBarrierRequest(dp)
