@@ -27,6 +27,9 @@ PACKET_IN, FLOW_REMOVED, PORT_STATUS, PACKET_OUT, FLOW_MOD, GROUP_MOD = 10, 11, 
 MULTIPART_REQUEST, MULTIPART_REPLY = 18, 19
 BARRIER_REQUEST, BARRIER_REPLY = 20, 21
 ROLE_REQUEST, ROLE_REPLY = 24, 25
+EXPERIMENTER = 4
+ONF_EXPERIMENTER_ID = 0x4F4E4600
+ONF_ET_BUNDLE_CONTROL, ONF_ET_BUNDLE_ADD = 2300, 2301
 MP_DESC, MP_PORT_DESC = 0, 13
 OFPP_CONTROLLER = 0xFFFFFFFD
 OFPP_FLOOD = 0xFFFFFFFB
@@ -165,8 +168,30 @@ class EmuSwitch:
             self._packet_out(body, now)
         elif mtype == SET_CONFIG:
             return
+        elif mtype == EXPERIMENTER and len(body) >= 8:
+            self._experimenter(xid, body, now)
         else:
             net.count(f"msg_{mtype}", now)
+
+    def _experimenter(self, xid: int, body: bytes, now: float) -> None:
+        """ONF bundles (OpenFlow 1.3 extension 230): OPEN/COMMIT answered, each bundled
+        FlowMod/GroupMod counted like a plain one (applied at once, as OVS does on commit)."""
+        exp_id, exp_type = struct.unpack_from("!II", body, 0)
+        if exp_id != ONF_EXPERIMENTER_ID:
+            self.net.count("msg_experimenter", now)
+        elif exp_type == ONF_ET_BUNDLE_CONTROL and len(body) >= 16:
+            bundle_id, ctype, flags = struct.unpack_from("!IHH", body, 8)
+            reply = struct.pack("!IIIHH", exp_id, exp_type, bundle_id, ctype + 1, flags)
+            self.send(HDR.pack(OFP_VERSION, EXPERIMENTER, 8 + len(reply), xid) + reply)
+            self.net.count("bundle_ctrl", now)
+        elif exp_type == ONF_ET_BUNDLE_ADD and len(body) >= 24:
+            inner = body[16:24]
+            _v, itype, _l, _x = HDR.unpack(inner)
+            if itype == FLOW_MOD:
+                self.ready.set()
+                self.net.mod("flow_mod", self.dpid, now)
+            elif itype == GROUP_MOD:
+                self.net.mod("group_mod", self.dpid, now)
 
     def _packet_out(self, body: bytes, now: float) -> None:
         buffer_id, in_port, alen = struct.unpack_from("!IIH", body, 0)

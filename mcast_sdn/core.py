@@ -199,12 +199,14 @@ class Out:
     not installed yet (make-before-break across switches).
     """
 
-    __slots__ = ("by_dpid", "mid", "late")
+    __slots__ = ("by_dpid", "mid", "late", "confirms")
 
     def __init__(self) -> None:
         self.by_dpid: dict[int, list[Change]] = {}
         self.mid: dict[int, dict[int, list[Change]]] = {}
         self.late: dict[int, list[Change]] = {}
+        # tokens the adapter hands back to `Core.confirmed` once every stage is confirmed
+        self.confirms: list = []
 
     def add(self, dpid: int, changes: list[Change], late: bool = False, stage: int = 0) -> None:
         if not changes:
@@ -225,14 +227,26 @@ class Out:
                 self.add(d, ch, stage=k)
         for d, ch in other.late.items():
             self.add(d, ch, late=True)
+        self.confirms.extend(other.confirms)
 
     def stages(self) -> list[dict[int, list[Change]]]:
-        """Non-empty stages in sending order."""
-        res = [self.by_dpid] + [self.mid[k] for k in sorted(self.mid)] + [self.late]
-        return [st for st in res if st]
+        """Non-empty stages in sending order. Consecutive stages that concern one and the
+        same switch are merged: a switch applies one connection's messages in order, so
+        the barrier round trip between them would only add latency (a join on one switch
+        goes out as one batch)."""
+        res = []
+        for st in [self.by_dpid] + [self.mid[k] for k in sorted(self.mid)] + [self.late]:
+            if not st:
+                continue
+            if res and len(st) == 1 and len(res[-1]) == 1 and next(iter(st)) == next(iter(res[-1])):
+                d = next(iter(st))
+                res[-1] = {d: res[-1][d] + st[d]}
+            else:
+                res.append(st)
+        return res
 
     def __bool__(self) -> bool:
-        return bool(self.by_dpid or self.mid or self.late)
+        return bool(self.by_dpid or self.mid or self.late or self.confirms)
 
     def count(self) -> int:
         return sum(len(v) for st in self.stages() for v in st.values())
@@ -337,6 +351,7 @@ class Core:
         self._next_repair: float | None = None
         self._batch: dict = {}  # group -> plan.GroupChange of the changes not yet synced
         self._tmp_seq: dict[int, int] = {}  # per switch: temporary (union) group ids handed out
+        self._installing: dict[tuple, list] = {}  # (group, source) -> [deadline, packets buffered]
 
     # ================================================================== desired state
     def desired(self, now: float, dpid: int) -> SwitchState:
@@ -1079,19 +1094,28 @@ class Core:
         info = SourceInfo(src, dpid, in_port)
         out = Out()
         if known == info:
+            pend = self._installing.get((grp, src))
+            if pend is not None and now < pend[0]:
+                # its tree is still being installed (the packet overtook it): keep it, in
+                # order, behind that tree (Outs are sent in order); nothing is re-sent
+                if pend[1] >= SOURCE_BUFFER:
+                    self.counters["drop_source_buffer_full"] += 1
+                    return out
+                pend[1] += 1
+                self.counters["source_packet_buffered"] += 1
+                self._reinject(dpid, in_port, grp, src, data, out)
+                return out
             # the switch lost (or expired) the entry while we still hold the source: re-send
             inst = self.installed.get(dpid)
-            route = self.routes.get(grp)
             keys = set()
-            if inst is not None and route is not None:
-                for m, prio, _outs, _ in route.entries.get(dpid, ()):
-                    key = (TABLE_MCAST, prio, m)
-                    if inst.flows.pop(key, None) is not None:
-                        keys.add(key)
+            if inst is not None:
+                key = self._first_hop_key(dpid, in_port, grp, src)
+                if key is not None and inst.flows.pop(key, None) is not None:
+                    keys.add(key)
             self.counters["source_refresh"] += 1
             self._finish(now, out, set(), set())
             self._sync(now, set(), out, {dpid: (keys, set())})
-            out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)], late=True)
+            self._reinject(dpid, in_port, grp, src, data, out)
             return out
         else:
             if len(srcs) >= MAX_SOURCES_PER_GROUP and known is None:
@@ -1101,9 +1125,40 @@ class Core:
             self.counters["source_learned" if known is None else "source_moved"] += 1
             groups = {grp}
         self._finish(now, out, set(), groups)
+        # packets that reach the controller before the tree is confirmed are kept behind it
+        if len(self._installing) >= 4 * MAX_SOURCES_PER_GROUP:
+            self._installing = {k: v for k, v in self._installing.items() if now < v[0]}
+        self._installing[(grp, src)] = [now + INSTALL_WINDOW, 0]
+        out.confirms.append((grp, src))
         # deliver this first packet along the new tree, once the tree is installed
-        out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)], late=True)
+        self._reinject(dpid, in_port, grp, src, data, out)
         return out
+
+    def _first_hop_key(self, dpid: int, in_port: int, grp, src):
+        """The flow key of `src`'s entry at its first hop, if the route has one."""
+        route = self.routes.get(grp)
+        for m, prio, _outs, _ in (route.entries.get(dpid, ()) if route is not None else ()):
+            md = dict(m)
+            if md.get("in_port") == in_port and (md.get("ipv4_src") or md.get("ipv6_src")) == str(src):
+                return (TABLE_MCAST, prio, m)
+        return None
+
+    def _reinject(self, dpid: int, in_port: int, grp, src, data: bytes, out: Out) -> None:
+        """Send a punted packet of `src` through the pipeline again, last in `out` (after
+        its tree), but only if its first-hop entry is (about to be) installed: otherwise
+        it would come straight back (switch awaiting read-back, tree not computable)."""
+        key = self._first_hop_key(dpid, in_port, grp, src)
+        inst = self.installed.get(dpid)
+        if key is None or inst is None or key not in inst.flows or dpid in self.pending_readback:
+            self.counters["drop_source_no_entry"] += 1
+            return
+        out.add(dpid, [PacketOut(in_port, (Output(OFPP_TABLE),), data)], late=True)
+
+    def confirmed(self, now: float, tokens) -> None:
+        """The adapter sent (and switches confirmed) an Out: the new sources it installed
+        are live, so their packets reaching the controller again mean a lost entry."""
+        for t in tokens:
+            self._installing.pop(t, None)
 
     # ================================================================== time
     def tick(self, now: float) -> Out:
@@ -1192,6 +1247,11 @@ class Core:
 
 
 MAX_SOURCES_PER_GROUP = 1024
+# a new source's packets that reach the controller while its tree is being installed are
+# re-injected behind the tree, up to this many per source (then counted drops) ...
+SOURCE_BUFFER = 256
+# ... for at most this long without the adapter's confirmation (then: the switch lost it)
+INSTALL_WINDOW = 5.0
 METER_ID_MAX = 0xFFFF0000
 
 

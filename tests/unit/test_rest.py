@@ -634,7 +634,9 @@ def test_tree_policy_put_changes_modes(env):
                           "policies": [{"prefix": "239.1.0.0/16", "mode": "shared", "rp": 2}]}
     modes = {g["group"]: (g["mode"], g["root"]) for g in r["groups"]}
     assert modes[G] == ("shared", 2) and modes["239.2.2.2"][0] == "spt"
-    assert r["changes"] == app.sent[-1].count() > 0
+    # on a line there is one tree: shared mode's RPF-checked per-source entries on the
+    # RP tree are the SPT's entries, so the mode change rightly changes no switch
+    assert r["changes"] == 0
     s, g, _ = env.get(f"/mcast/v1/groups/{G}")
     assert g["mode"] == "shared" and g["root"] == 2 and "*" in g["trees"]
     s, t, _ = env.get("/mcast/v1/policy/trees")
