@@ -540,7 +540,7 @@ class Core:
         return res
 
     # ================================================================== orchestration
-    def _finish(self, now: float, out: Out, dirty: set[int], groups: set, topo_changed: bool = False) -> Out:
+    def _finish(self, now: float, out: Out, dirty: set[int], groups: set, topo_changed: bool = False, extra_mc: dict | None = None) -> Out:
         """Common tail of every entry point: member ports, trees, then switch diffs."""
         if topo_changed:
             self._ports_dirty = True
@@ -552,6 +552,10 @@ class Core:
         if topo_changed:
             groups |= set(self.routes) | set(self.sources) | set(self.members.groups())
         mc = self._recompute(now, groups)
+        for d, (k, g) in (extra_mc or {}).items():
+            ck, cg = mc.setdefault(d, (set(), set()))
+            ck |= k
+            cg |= g
         return self._sync(now, dirty, out, mc)
 
     def _reconcile_member_ports(self, now: float) -> Effects:
@@ -638,7 +642,7 @@ class Core:
                         if self._center is None and g.number_of_nodes():
                             self._center = _center(g, cache)
                         center = self._center
-                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental, self.routes.get(grp))
+                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental, self._adopted_route(grp, srcs) or self.routes.get(grp))
                 except Exception as e:  # never let one group break the controller
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1
@@ -649,8 +653,15 @@ class Core:
             new = set(route.entries) if route is not None else set()
             gc = self._batch.get(grp)
             if gc is None:
-                gc = self._batch[grp] = plan.GroupChange(
-                    {d: list(self.mtables[d].by_group.get(grp, ())) for d in old if d in self.mtables}, {}, [])
+                # before: what the switches hold; our table says the same, except on switches
+                # whose adopted entries are frozen (restart grace): read those from `installed`
+                before = {d: list(self.mtables[d].by_group.get(grp, ())) for d in old if d in self.mtables and d not in self.frozen}
+                for d in self.frozen:
+                    if d in self.installed:
+                        ent = _tree_entries(self.installed[d], grp)
+                        if ent:
+                            before[d] = ent
+                gc = self._batch[grp] = plan.GroupChange(before, {}, [])
             gc.sources = srcs
             for d in old | new:
                 mt = self.mtables.get(d)
@@ -688,6 +699,30 @@ class Core:
                         self.negative.pop((grp, addr), None)
         self.timings["trees"] += time.perf_counter() - t0
         return changed
+
+    def _adopted_route(self, grp, srcs) -> GroupRoute | None:
+        """During the restart grace, the trees the switches still hold (adopted entries),
+        as the previous route: rebuilt trees keep their links where a shortest path allows,
+        so they come out equal to what is installed and nothing moves (two entries for one
+        stream on a switch would duplicate it). Preferred over our own earlier route while
+        the grace lasts: switches adopted later complete the picture."""
+        if not self.frozen or not srcs:
+            return None
+        tables = {}
+        for d in self.frozen:
+            inst = self.installed.get(d)
+            if inst is not None:
+                ent = _tree_entries(inst, grp)
+                if ent:
+                    tables[d] = ent
+        if not tables:
+            return None
+        links = self.topo.link_ports()
+        route = GroupRoute(grp, self.tree_config.mode_for(grp)[0])
+        for s in srcs:
+            w = plan.walk(tables, links, s.dpid, s.port, s.addr)
+            route.trees[s.addr] = [(p, 0, c, 0) for c, p in w.parent.items() if p is not None]
+        return route
 
     def repair_trees(self) -> set:
         """Background pass: re-optimise incrementally grown steiner trees (they drift under
@@ -839,14 +874,51 @@ class Core:
                         self.candidates.append((ipaddress.ip_address(grp), ipaddress.ip_address(src), dpid, m["in_port"]))
                 elif f.cookie == COOKIE_LEARN:
                     keys.add(f.key)
-            self.mtables[dpid].adopt({g: p for g, p in adopt_groups.items() if g in gids})
             self.frozen[dpid] = (keys, gids)
             self.counters["adopted_mcast_flows"] += sum(1 for k in keys if k[0] == TABLE_MCAST)
-        self._finish(now, out, {dpid}, set())
+            self._rebuild_table(dpid, inst, hold={g: p for g, p in adopt_groups.items() if g in gids})
+            # the trees of the groups it holds are re-derived with its entries known
+            regroups = {plan.group_of_match(k[2]) for k in keys if k[0] == TABLE_MCAST} - {None}
+        else:
+            self._rebuild_table(dpid, inst)
+            regroups = set()
+        self._finish(now, out, {dpid}, regroups)
         for c in out.all_changes(dpid):
             self.counters["adopt_changes"] += 1
             self.counters["adopt_changes:" + type(c).__name__] += 1
         return out
+
+    def _rebuild_table(self, dpid: int, inst: SwitchState, hold: dict | None = None) -> None:
+        """Re-derive a switch's multicast table around the group ids it really holds.
+
+        Why: while a switch waited for its read-back, trees were computed for it with ids
+        of our own choosing; the switch may hold those very ids with other buckets
+        (controller restart, switches reconnecting seconds apart). Keeping our choice
+        would rewrite groups that its flows still point at. Instead the ids it holds
+        keep their bucket sets (`hold`: adopted for the restart grace; otherwise the
+        ones still needed keep their id and the rest are deleted), and new bucket sets
+        get ids above every id the switch holds."""
+        old = self.mtables.get(dpid)
+        mt = McastTable()
+        if hold is None:
+            hold = {}
+            for g in inst.groups.values():
+                ports = [a.port for b in g.buckets for a in b if isinstance(a, Output)]
+                if g.type == "all" and len(ports) == len(g.buckets):
+                    hold[g.group_id] = frozenset(ports)
+            temporary = False
+        else:
+            temporary = True
+        mt.adopt(hold)
+        mt._next = max([mt._next] + [gid + 1 for gid in inst.groups])
+        fk = self.frozen.get(dpid, (set(), set()))[0]
+        for grp, entries in (old.by_group.items() if old is not None else ()):
+            if fk:
+                entries = [e for e in entries if not (e[1] == forwarding.PRIO_NEG and (TABLE_MCAST, forwarding.PRIO_SG, e[0]) in fk)]
+            mt.set_group(grp, entries)
+        if not temporary:
+            mt.release_held()  # unused ones go (deleted by the diff), used ones stay as they are
+        self.mtables[dpid] = mt
 
     def audit_token(self, dpid: int) -> int:
         """Taken when a read-back for an audit is requested (see `audit`)."""
@@ -888,24 +960,58 @@ class Core:
             if mt is not None:
                 mt.release_held()
         self.frozen.clear()
+        self.candidates = []
         self.counters["restart_grace_ended"] += 1
-        return self._finish(now, Out(), set(self.installed), groups)
+        # adopted entries become the rebuilt trees: a tree change like any other (planned)
+        return self._finish(now, Out(), set(self.installed), groups, extra_mc=self._drift(set(self.installed)))
+
+    def _drift(self, dpids) -> dict[int, tuple[set, set]]:
+        """Tree entries and groups where a switch holds something else than its table
+        says, as `mc` for `_sync`, with the groups' before/after for the planner (the
+        "before" read from what the switches hold)."""
+        mc: dict[int, tuple[set, set]] = {}
+        groups = set()
+        for d in dpids:
+            inst, mt = self.installed.get(d), self.mtables.get(d)
+            if inst is None or mt is None or d in self.pending_readback or d in self.absent_since:
+                continue
+            have = {k for k, f in inst.flows.items() if _is_tree_flow(f)}
+            keys = {k for k in have | set(mt.flows) if inst.flows.get(k) != mt.flows.get(k)}
+            gids = {g for g in set(inst.groups) | set(mt.groups) if inst.groups.get(g) != mt.groups.get(g)}
+            if keys or gids:
+                mc[d] = (keys, gids)
+                groups.update(plan.group_of_match(k[2]) for k in keys)
+        groups.discard(None)
+        for grp in groups:
+            old = {}
+            for d, inst in self.installed.items():
+                ent = _tree_entries(inst, grp)
+                if ent:
+                    old[d] = ent
+            new = {d: list(mt.by_group[grp]) for d, mt in self.mtables.items() if grp in mt.by_group}
+            self._batch[grp] = plan.GroupChange(old, new, list(self.sources.get(grp, {}).values()))
+        return mc
 
     def _take_candidates(self, now: float) -> set:
-        """Sources named by adopted first-hop entries, once their port is known to face a host."""
+        """Sources named by adopted (S,G) entries whose ingress port faces a host.
+
+        Every adopted entry is a candidate first hop: which one really is cannot be told
+        until discovery has found the links (switches reconnect in any order, seconds
+        apart, and a transit entry's ingress looks like a host port until its link is
+        seen). So candidates stay until the restart grace ends: a source learned on a
+        port that turns out to be a link is forgotten (`link_add`), and the next pass
+        learns it from the candidate whose port still faces a host."""
         groups = set()
-        keep = []
         for grp, src, dpid, port in self.candidates:
-            kind = self.topo.port_kind(now, dpid, port)
-            if kind == "pending":
-                keep.append((grp, src, dpid, port))
-            elif kind == "edge":
-                srcs = self.sources.setdefault(grp, {})
-                if src not in srcs:
-                    srcs[src] = SourceInfo(src, dpid, port)
-                    groups.add(grp)
-                    self.counters["source_adopted"] += 1
-        self.candidates = keep
+            if self.topo.port_kind(now, dpid, port) != "edge":
+                continue
+            srcs = self.sources.setdefault(grp, {})
+            if src not in srcs:
+                srcs[src] = SourceInfo(src, dpid, port)
+                groups.add(grp)
+                self.counters["source_adopted"] += 1
+        for grp in [g for g, v in self.sources.items() if not v]:
+            del self.sources[grp]
         return groups
 
     def switch_leave(self, now: float, dpid: int) -> Out:
@@ -1165,6 +1271,8 @@ class Core:
         """Periodic: ports that settled, membership timers and queries, negative-cache expiry."""
         groups = set()
         for key, t in list(self.negative.items()):
+            if self.grace_until is not None and now < self.grace_until:
+                break  # after a restart nobody has re-joined yet: no source is judged unwanted
             if now >= t:
                 grp, addr = key
                 del self.negative[key]
@@ -1304,3 +1412,20 @@ def _center(g: nx.Graph, cache) -> int:
         return trees.choose_center(g, cache=cache)
     part = max(nx.connected_components(g), key=lambda c: (len(c), -min(c)))
     return trees.choose_center(g.subgraph(part).copy())
+
+
+def _is_tree_flow(f: FlowEntry) -> bool:
+    return f.table == TABLE_MCAST and f.cookie == COOKIE_MCAST and f.priority >= forwarding.PRIO_STAR_G
+
+
+def _tree_entries(inst: SwitchState, grp) -> list:
+    """A group's tree entries as a switch holds them, in `GroupRoute.entries` form."""
+    res = []
+    for f in inst.flows.values():
+        if _is_tree_flow(f) and plan.group_of_match(f.match) == grp:
+            outs = set()
+            for a in f.actions:
+                if isinstance(a, ToGroup) and a.group_id in inst.groups:
+                    outs.update(x.port for b in inst.groups[a.group_id].buckets for x in b if isinstance(x, Output))
+            res.append((f.match, f.priority, frozenset(outs), f.hard_timeout))
+    return res
