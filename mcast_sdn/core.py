@@ -1271,8 +1271,8 @@ class Core:
         """Periodic: ports that settled, membership timers and queries, negative-cache expiry."""
         groups = set()
         for key, t in list(self.negative.items()):
-            if self.grace_until is not None and now < self.grace_until:
-                break  # after a restart nobody has re-joined yet: no source is judged unwanted
+            if self.frozen:
+                break  # adopted trees after a restart: nobody has re-joined yet, no source is judged unwanted
             if now >= t:
                 grp, addr = key
                 del self.negative[key]
