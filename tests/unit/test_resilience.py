@@ -239,3 +239,40 @@ def test_new_tree_is_sent_downstream_first_and_the_first_packet_last():
     # one switch applies one connection's messages in order)
     assert list(stages[-1]) == [1] and type(stages[-1][1][-1]).__name__ == "PacketOut"
     assert sum(type(c).__name__ == "PacketOut" for st in stages for ch in st.values() for c in ch) == 1
+
+
+def test_group_id_released_while_switch_is_away_is_not_reused_before_its_delete_is_sent():
+    """An id freed on a switch that is away is not handed to another bucket set until the
+    switch got the delete (else a flow still pointing at it there would change meaning)."""
+    spec = topofile.linear(3)
+    core = running(spec)  # h2 on s2 and h3 on s3 are members; h1 on s1 sends
+    d = spec.dpid("s2")
+    mt = core.mtables[d]
+    before = dict(mt.gid_of)
+    assert before
+    core.switch_leave(5.0, d)
+    # h3 leaves (s2's bucket set changes: its old group id is released), then another group
+    # needs a new bucket set on s2
+    rec = GroupRecord(RecordType.CHANGE_TO_INCLUDE, ipaddress.ip_address(GROUP), ())
+    h3 = spec.hosts[2]
+    core.members.handle(5.0, spec.dpid(h3.switch), h3.port, Report(4, 3, ipaddress.ip_address(h3.ip.split("/")[0]), (rec,)))
+    core.tick(9.0)  # last-member query time over: pruned
+    join(core, spec, spec.hosts[2], 9.5, group="239.30.0.2")
+    core.packet_in(9.5, 1, spec.hosts[0].port, COOKIE_SRCDISC, udp_frame(spec.hosts[0], "239.30.0.2"))
+    freed = set(before.values()) - set(mt.gid_of.values())
+    assert freed, "the leave released a group id on s2"
+    reused = {gid for outs, gid in mt.gid_of.items() if gid in freed and before.get(outs) != gid}
+    assert not reused, f"ids {reused} reused on s2 before their delete reached it"
+
+
+def test_punted_packet_of_a_switch_awaiting_read_back_is_not_bounced():
+    """A source's packet from a switch whose read-back is pending: nothing is installed
+    there, so re-injecting it would only bring it back; it is dropped and counted."""
+    spec = topofile.linear(2)
+    core = running(spec)
+    d = spec.dpid("s1")
+    core.switch_leave(5.0, d)
+    core.switch_enter(6.0, d, [(p, True, "") for p in ports_of(spec)[d]], readback=True)
+    out = core.packet_in(6.0, d, spec.hosts[0].port, COOKIE_SRCDISC, udp_frame(spec.hosts[0], "239.30.0.9"))
+    assert not any(type(c).__name__ == "PacketOut" for st in out.stages() for ch in st.values() for c in ch)
+    assert core.counters["drop_source_no_entry"] == 1
