@@ -190,10 +190,11 @@ class Sender:
     `dps` is the app's live dict dpid -> Datapath; `counters` the core's counters.
     """
 
-    def __init__(self, dps: dict, counters, audit_soon):
+    def __init__(self, dps: dict, counters, audit_soon, confirmed=None):
         self.dps = dps
         self.counters = counters
         self.audit_soon = audit_soon
+        self.confirmed = confirmed  # called with an Out's `confirms` once all its stages went out
         self.writers: dict[int, _Writer] = {}
         self.no_bundles: set[int] = set()  # switches that rejected a bundle OPEN (kept across reconnects)
         self._bundle_err_last: dict[int, tuple] = {}  # dpid -> (datapath, bundle id) of the last counted bundle error
@@ -263,6 +264,10 @@ class Sender:
                         waits.append((w, ev))
             if waits:
                 self._confirm(waits)
+        if out.confirms and self.confirmed is not None:
+            # every stage but the last was confirmed and the last is queued behind them:
+            # what comes next for these switches is ordered after this Out
+            self.confirmed(out.confirms)
 
     def _confirm(self, waits) -> None:
         """Wait for the barrier replies of one stage, up to one shared BARRIER_TIMEOUT."""
@@ -339,7 +344,7 @@ class McastSdn(app_manager.RyuApp):
         self.settings = settings.load()
         self.core = Core(self.settings.core, self.settings.membership, self.settings.trees)
         self.dps: dict[int, object] = {}
-        self.sender = Sender(self.dps, self.core.counters, self._audit_soon)
+        self.sender = Sender(self.dps, self.core.counters, self._audit_soon, lambda tokens: self.core.confirmed(self.now(), tokens))
         self._audits_pending: set[int] = set()
         self._ticker = hub.spawn(self._tick_loop)
         self._auditor = hub.spawn(self._audit_loop)
