@@ -187,6 +187,16 @@ class Planner:
             if gid not in taken:
                 return gid
 
+    def _via_union(self, dpid: int, taken: set, f_n: FlowEntry, union, prep_g, shrink, final_g) -> FlowEntry:
+        """`f_n` pointing at a temporary group of the `union` ports (added in prepare);
+        in shrink the flow takes its final group and the temporary one is deleted."""
+        tmp = self._tmp_gid(dpid, taken)
+        taken.add(tmp)
+        prep_g.append(GroupAdd(GroupEntry(tmp, tuple((Output(p),) for p in sorted(union)))))
+        shrink.append(FlowAdd(f_n))
+        final_g.append(GroupDelete(tmp))
+        return _with_group(f_n, tmp)
+
     def plan_switch(self, dpid: int, inst: SwitchState, want: SwitchState, keys, gids) -> dict[str, list]:
         """Phases for one switch: {'prep', 'grow', 'shrink'} -> changes; the atomic swaps
         go to `self.flips[dpid]` (ordered by `flip_levels`)."""
@@ -249,12 +259,8 @@ class Planner:
                         for ok in old_keys:
                             union = union | _outs(inst.flows.get(ok), inst.groups)
                     if union != outs:
-                        tmp = self._tmp_gid(dpid, taken)
-                        taken.add(tmp)
-                        prep_g.append(GroupAdd(GroupEntry(tmp, tuple((Output(p),) for p in sorted(union)))))
-                        flip.append(FlowAdd(_with_group(f_n, tmp)))
-                        shrink.append(FlowAdd(f_n))
-                        final_g.append(GroupDelete(tmp))
+                        via = self._via_union(dpid, taken, f_n, union, prep_g, shrink, final_g)
+                        flip.append(FlowAdd(via))
                     else:
                         flip.append(FlowAdd(f_n))
                 else:
@@ -275,12 +281,7 @@ class Planner:
                 elif union == o:
                     shrink.append(FlowAdd(f_n))
                 else:
-                    tmp = self._tmp_gid(dpid, taken)
-                    taken.add(tmp)
-                    prep_g.append(GroupAdd(GroupEntry(tmp, tuple((Output(p),) for p in sorted(union)))))
-                    grow.append(FlowAdd(_with_group(f_n, tmp)))
-                    shrink.append(FlowAdd(f_n))
-                    final_g.append(GroupDelete(tmp))
+                    grow.append(FlowAdd(self._via_union(dpid, taken, f_n, union, prep_g, shrink, final_g)))
         # the swap is split by stream: each stream's entries flip in its own order (two
         # streams may need two switches in opposite orders), each part atomic
         by_stream: dict = {}
