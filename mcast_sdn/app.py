@@ -249,9 +249,11 @@ class Sender:
             hub.sleep(0)  # let the writers run between Outs: a backlog of Outs must not fill a healthy switch's queue
 
     def _transmit(self, out: Out) -> None:
-        stages = out.stages()
-        for i, stage in enumerate(stages):
+        stages = out.timed_stages()
+        for i, (pause, stage) in enumerate(stages):
             last = i + 1 == len(stages)
+            if pause > 0:
+                hub.sleep(pause)  # in-flight packets drain before the next stage (see plan.py)
             waits = []
             for dpid, changes in stage.items():
                 w = self.writer(dpid)

@@ -199,7 +199,7 @@ class Out:
     not installed yet (make-before-break across switches).
     """
 
-    __slots__ = ("by_dpid", "mid", "late", "confirms")
+    __slots__ = ("by_dpid", "mid", "late", "confirms", "pauses")
 
     def __init__(self) -> None:
         self.by_dpid: dict[int, list[Change]] = {}
@@ -207,6 +207,9 @@ class Out:
         self.late: dict[int, list[Change]] = {}
         # tokens the adapter hands back to `Core.confirmed` once every stage is confirmed
         self.confirms: list = []
+        # stage number -> seconds to wait (after the previous stage was confirmed) before
+        # sending it: packets in flight drain (a stream moved with a version tag)
+        self.pauses: dict[int, float] = {}
 
     def add(self, dpid: int, changes: list[Change], late: bool = False, stage: int = 0) -> None:
         if not changes:
@@ -228,21 +231,29 @@ class Out:
         for d, ch in other.late.items():
             self.add(d, ch, late=True)
         self.confirms.extend(other.confirms)
+        for k, v in other.pauses.items():
+            self.pauses[k] = max(v, self.pauses.get(k, 0.0))
 
     def stages(self) -> list[dict[int, list[Change]]]:
-        """Non-empty stages in sending order. Consecutive stages that concern one and the
-        same switch are merged: a switch applies one connection's messages in order, so
-        the barrier round trip between them would only add latency (a join on one switch
-        goes out as one batch)."""
-        res = []
-        for st in [self.by_dpid] + [self.mid[k] for k in sorted(self.mid)] + [self.late]:
+        """Non-empty stages in sending order (see `timed_stages`)."""
+        return [st for _pause, st in self.timed_stages()]
+
+    def timed_stages(self) -> list[tuple[float, dict[int, list[Change]]]]:
+        """(pause before it, stage) in sending order. Consecutive stages that concern one
+        and the same switch are merged (unless a pause separates them): a switch applies
+        one connection's messages in order, so the barrier round trip between them would
+        only add latency (a join on one switch goes out as one batch)."""
+        res: list = []
+        order = [(0, self.by_dpid)] + [(k, self.mid[k]) for k in sorted(self.mid)] + [(None, self.late)]
+        for k, st in order:
             if not st:
                 continue
-            if res and len(st) == 1 and len(res[-1]) == 1 and next(iter(st)) == next(iter(res[-1])):
+            pause = self.pauses.get(k, 0.0) if k is not None else 0.0
+            if res and not pause and len(st) == 1 and len(res[-1][1]) == 1 and next(iter(st)) == next(iter(res[-1][1])):
                 d = next(iter(st))
-                res[-1] = {d: res[-1][d] + st[d]}
+                res[-1] = (res[-1][0], {d: res[-1][1][d] + st[d]})
             else:
-                res.append(st)
+                res.append((pause, st))
         return res
 
     def __bool__(self) -> bool:
@@ -466,7 +477,8 @@ class Core:
         t0 = time.perf_counter()
         mc = mc or {}
         full = set(dpids)
-        planner = plan.Planner(self.topo.link_ports(), self._batch, self._tmp_seq)
+        planner = plan.Planner(self.topo.link_ports(), self._batch, self._tmp_seq,
+                               lambda d: d in self.installed and d not in self.pending_readback and d not in self.absent_since)
         phases: dict[int, dict] = {}
         for dpid in sorted(full | set(mc)):
             inst = self.installed.get(dpid)
@@ -500,6 +512,18 @@ class Core:
             mt = self.mtables.get(dpid)
             if mt is not None:
                 mt.commit()  # released ids were deleted on this switch (in this Out)
+        versioned = planner.versioned_lists(self.installed.get)
+        for dpid, vl in versioned.items():
+            inst = self.installed[dpid]
+            if dpid in self.frozen:
+                vl["vchg"] = self._unfrozen(dpid, vl["vchg"])
+            self._change_seq[dpid] += 1
+            for k in ("vprep", "vpush", "vchg", "vunpush", "vclean"):
+                apply(inst, vl[k])
+        if versioned:
+            self.counters["tree_moves_versioned"] += len(planner.versioned)
+            out.pauses[plan.STAGE_VCHANGE] = plan.DRAIN_SECONDS
+            out.pauses[plan.STAGE_SHRINK] = plan.DRAIN_SECONDS
         levels = planner.flip_levels()
         for dpid, ph in phases.items():
             out.add(dpid, ph["prep"], stage=plan.STAGE_PREP)
@@ -510,6 +534,12 @@ class Core:
             for lv, ch in sorted(by_level.items()):
                 out.add(dpid, [Bundle(tuple(ch))] if len(ch) > 1 else ch, stage=plan.STAGE_FLIP0 + lv)
             out.add(dpid, ph["shrink"], stage=plan.STAGE_SHRINK)
+        for dpid, vl in versioned.items():
+            out.add(dpid, vl["vprep"], stage=plan.STAGE_PREP)
+            out.add(dpid, vl["vpush"], stage=plan.STAGE_VPUSH)
+            out.add(dpid, vl["vchg"], stage=plan.STAGE_VCHANGE)
+            out.add(dpid, vl["vunpush"], stage=plan.STAGE_VUNPUSH)
+            out.add(dpid, vl["vclean"], stage=plan.STAGE_SHRINK)
         self._batch.clear()
         # deadlines after the last settle pass, not after `now`: a sync of some other switch
         # must not skip a port that settled a moment ago and is still waiting for its pass

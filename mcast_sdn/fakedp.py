@@ -9,6 +9,8 @@ matter for multicast:
 * apply-actions outputs happen at once; a group of type ALL outputs once per bucket;
 * output to the packet's own ingress port is skipped (OVS does that unless IN_PORT is used);
 * masked matches on addresses (ipv4_dst=("224.0.0.0", "240.0.0.0"));
+* push/pop of a VLAN tag per copy (a bucket's actions work on that bucket's copy); a
+  tagged packet has `vlan_vid` = vid | 0x1000, as OpenFlow matches it;
 * deleting a group deletes the flows pointing at it (OVS) — modelled in `ofmodel.apply`.
 
 A packet is a dict of match fields (eth_src, eth_dst, eth_type, ipv4_src, ipv4_dst,
@@ -20,7 +22,7 @@ import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mcast_sdn.ofmodel import FlowEntry, Output, SwitchState, ToController, ToGroup
+from mcast_sdn.ofmodel import FlowEntry, Output, PopVlan, PushVlan, SwitchState, ToController, ToGroup
 
 
 def _field_matches(name: str, want, have) -> bool:
@@ -66,6 +68,7 @@ class WalkResult:
     delivered: Counter = field(default_factory=Counter)  # (dpid, port) of non-link ports -> copies
     link_copies: Counter = field(default_factory=Counter)  # (dpid, out port) -> copies sent on the link
     to_controller: list = field(default_factory=list)  # (dpid, in_port, table)
+    tagged: Counter = field(default_factory=Counter)  # host ports that got a copy with a version tag
     hops: int = 0
 
     def max_link_stress(self) -> int:
@@ -82,53 +85,63 @@ class FakeNetwork:
 
     def inject(self, dpid: int, in_port: int, pkt: dict) -> WalkResult:
         res = WalkResult()
-        todo = [(dpid, in_port)]
+        todo = [(dpid, in_port, pkt)]
         while todo:
-            d, p = todo.pop()
+            d, p, pk = todo.pop()
             res.hops += 1
             if res.hops > self.max_hops:
                 raise RuntimeError("packet storm: the walk did not terminate")
             st = self.tables.get(d)
             if st is None:
                 continue
-            for out_port in self._pipeline(st, d, p, pkt, res):
+            for out_port, copy in self._pipeline(st, d, p, pk, res):
                 if out_port == p:
                     continue
                 peer = self.links.get((d, out_port))
                 if peer is not None:
                     res.link_copies[(d, out_port)] += 1
-                    todo.append(peer)
+                    todo.append((peer[0], peer[1], copy))
                 else:
                     res.delivered[(d, out_port)] += 1
+                    if "vlan_vid" in copy and "vlan_vid" not in pkt:
+                        res.tagged[(d, out_port)] += 1  # a version tag leaked to a host
         return res
 
-    def _pipeline(self, st: SwitchState, dpid: int, in_port: int, pkt: dict, res: WalkResult) -> list[int]:
-        outs: list[int] = []
+    def _pipeline(self, st: SwitchState, dpid: int, in_port: int, pkt: dict, res: WalkResult) -> list:
+        outs: list = []
         fields = dict(pkt, in_port=in_port)
         table = 0
         for _ in range(256):
             f = lookup(st, table, fields)
             if f is None:
                 break  # table miss in OF1.3 = drop
+            cur = dict(pkt)
             for a in f.actions:
-                self._act(st, dpid, in_port, table, a, outs, res)
+                cur = self._act(st, dpid, in_port, table, a, outs, res, cur)
             if f.goto is None or f.goto <= table:
                 break
             table = f.goto
         return outs
 
-    def _act(self, st, dpid, in_port, table, a, outs, res) -> None:
+    def _act(self, st, dpid, in_port, table, a, outs, res, pkt: dict) -> dict:
+        """Apply one action to (a copy of) the packet; returns the packet as modified."""
         if isinstance(a, Output):
-            outs.append(a.port)
+            outs.append((a.port, dict(pkt)))
         elif isinstance(a, ToController):
             res.to_controller.append((dpid, in_port, table))
+        elif isinstance(a, PushVlan):
+            pkt = dict(pkt, vlan_vid=a.vid | 0x1000)
+        elif isinstance(a, PopVlan):
+            pkt = {k: v for k, v in pkt.items() if k != "vlan_vid"}
         elif isinstance(a, ToGroup):
             g = st.groups.get(a.group_id)
             if g is None:
-                return  # OVS would have refused the flow; count as drop
+                return pkt  # OVS would have refused the flow; count as drop
             for bucket in g.buckets:
+                cur = dict(pkt)  # each bucket works on its own copy
                 for b in bucket:
-                    self._act(st, dpid, in_port, table, b, outs, res)
+                    cur = self._act(st, dpid, in_port, table, b, outs, res, cur)
+        return pkt
 
 
 def spec_ports(spec) -> dict[int, list[int]]:

@@ -86,7 +86,20 @@ class Meter:
     meter_id: int
 
 
-Action = Union[Output, ToController, ToGroup]
+@dataclass(frozen=True, slots=True)
+class PushVlan:
+    """Push an 802.1Q tag with VLAN id `vid` (used as a version tag on fabric links while a
+    stream moves to a new tree: each packet then follows one tree from end to end)."""
+
+    vid: int
+
+
+@dataclass(frozen=True, slots=True)
+class PopVlan:
+    """Pop the outer 802.1Q tag (before a tagged copy leaves on a host port)."""
+
+
+Action = Union[Output, ToController, ToGroup, PushVlan, PopVlan]
 
 
 def match(**fields: Any) -> tuple[tuple[str, Any], ...]:
@@ -151,6 +164,10 @@ def _describe_action(a: Action) -> str:
         return "controller"
     if isinstance(a, ToGroup):
         return f"group:{a.group_id}"
+    if isinstance(a, PushVlan):
+        return f"push_vlan:{a.vid}"
+    if isinstance(a, PopVlan):
+        return "pop_vlan"
     return repr(a)
 
 

@@ -33,6 +33,8 @@ from mcast_sdn.ofmodel import (
     MeterModify,
     Output,
     PacketOut,
+    PopVlan,
+    PushVlan,
     ToController,
     ToGroup,
 )
@@ -45,7 +47,23 @@ def _action(a):
         return parser.OFPActionOutput(ofp.OFPP_CONTROLLER, a.max_len)
     if isinstance(a, ToGroup):
         return parser.OFPActionGroup(a.group_id)
+    if isinstance(a, PushVlan):
+        raise TypeError("PushVlan compiles to two actions (see _actions)")
+    if isinstance(a, PopVlan):
+        return parser.OFPActionPopVlan()
     raise TypeError(f"unknown action {a!r}")
+
+
+def _actions(actions) -> list:
+    """Model actions -> Ryu actions (a PushVlan is push_vlan + set_field vlan_vid)."""
+    res = []
+    for a in actions:
+        if isinstance(a, PushVlan):
+            res.append(parser.OFPActionPushVlan(0x8100))
+            res.append(parser.OFPActionSetField(vlan_vid=(a.vid | ofp.OFPVID_PRESENT)))
+        else:
+            res.append(_action(a))
+    return res
 
 
 def _match(entry: FlowEntry):
@@ -64,7 +82,7 @@ def _instructions(entry: FlowEntry):
     if entry.meter is not None:
         inst.append(parser.OFPInstructionMeter(entry.meter, ofp.OFPIT_METER))
     if entry.actions:
-        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [_action(a) for a in entry.actions]))
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, _actions(entry.actions)))
     if entry.goto is not None:
         inst.append(parser.OFPInstructionGotoTable(entry.goto))
     return inst
@@ -101,7 +119,7 @@ def flow_delete(dp, entry: FlowEntry):
 
 
 def _buckets(entry: GroupEntry):
-    return [parser.OFPBucket(weight=0, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY, actions=[_action(a) for a in b]) for b in entry.buckets]
+    return [parser.OFPBucket(weight=0, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY, actions=_actions(b)) for b in entry.buckets]
 
 
 def group_mod(dp, entry: GroupEntry, command: int):
@@ -250,7 +268,28 @@ def _action_from(a):
         return Output(a.port)
     if isinstance(a, parser.OFPActionGroup):
         return ToGroup(a.group_id)
+    if isinstance(a, parser.OFPActionPopVlan):
+        return PopVlan()
     raise ValueError(f"unsupported action {a!r}")
+
+
+def _actions_from(acts) -> list:
+    """Ryu actions -> model actions (push_vlan followed by set_field vlan_vid -> PushVlan)."""
+    res, pending = [], False
+    for a in acts:
+        if isinstance(a, parser.OFPActionPushVlan):
+            pending = True
+            continue
+        if pending and isinstance(a, parser.OFPActionSetField) and a.key == "vlan_vid":
+            res.append(PushVlan(int(a.value) & 0x0FFF))
+            pending = False
+            continue
+        if pending:
+            raise ValueError("push_vlan without a VLAN id")
+        res.append(_action_from(a))
+    if pending:
+        raise ValueError("push_vlan without a VLAN id")
+    return res
 
 
 def flow_from_stats(st) -> FlowEntry:
@@ -261,7 +300,7 @@ def flow_from_stats(st) -> FlowEntry:
     meter = None
     for inst in st.instructions:
         if isinstance(inst, parser.OFPInstructionActions):
-            actions.extend(_action_from(a) for a in inst.actions)
+            actions.extend(_actions_from(inst.actions))
         elif isinstance(inst, parser.OFPInstructionGotoTable):
             goto = inst.table_id
         elif isinstance(inst, parser.OFPInstructionMeter):
@@ -271,7 +310,7 @@ def flow_from_stats(st) -> FlowEntry:
 
 def group_from_desc(desc) -> GroupEntry:
     gtype = {ofp.OFPGT_ALL: "all", ofp.OFPGT_FF: "ff", ofp.OFPGT_SELECT: "select"}.get(desc.type, str(desc.type))
-    buckets = tuple(tuple(_action_from(a) for a in b.actions) for b in desc.buckets)
+    buckets = tuple(tuple(_actions_from(b.actions)) for b in desc.buckets)
     return GroupEntry(desc.group_id, buckets, gtype)
 
 

@@ -45,7 +45,10 @@ from mcast_sdn.ofmodel import (
     GroupDelete,
     GroupEntry,
     GroupModify,
+    COOKIE_MCAST as _MCAST_COOKIE,
     Output,
+    PopVlan,
+    PushVlan,
     SwitchState,
     ToGroup,
 )
@@ -58,7 +61,13 @@ STAGE_PREP = 1
 # those entries, come a stage later. One barrier round trip less on every reroute.
 STAGE_GROW = STAGE_PREP
 STAGE_FLIP0 = 3  # + flip level
-STAGE_SHRINK = 1000
+STAGE_VPUSH = 500  # versioned streams: the first hop starts tagging
+STAGE_VCHANGE = 600  # ... untagged entries become the new tree (after a drain pause)
+STAGE_VUNPUSH = 700  # ... the first hop stops tagging
+STAGE_SHRINK = 1000  # (after a drain pause when streams were versioned)
+DRAIN_SECONDS = 0.1  # packets in flight and the datapath's cached flows catch up meanwhile
+VERSION_VID = 4000  # VLAN id that marks "new tree" on fabric links during a move
+PRIO_VERSION = 305  # tagged entries: above the untagged (S,G) entries (300)
 
 # temporary ALL groups (union of old and new ports) live in their own id range
 TMP_GID_BASE = 0x7F000000
@@ -163,12 +172,16 @@ def _outs(f: FlowEntry | None, groups: dict) -> frozenset:
 class Planner:
     """Splits the tree changes of one batch into staged, transient-safe lists."""
 
-    def __init__(self, links: dict, changes: dict, tmp_seq: dict) -> None:
+    def __init__(self, links: dict, changes: dict, tmp_seq: dict, writable=None) -> None:
         self.links = links
         self.changes = changes  # group -> GroupChange
         self.tmp_seq = tmp_seq  # dpid -> counter (owned by the caller, persists)
+        self.writable = writable or (lambda d: True)  # can changes be sent to this switch now?
         self._walks: dict = {}
         self.flips: dict[int, dict] = {}  # dpid -> stream (group, source) -> changes swapped atomically
+        self.versioned: dict = {}  # stream -> (source, new Walk, new tables): moved with a version tag
+        self.vchanges: dict[int, list] = {}  # dpid -> untagged changes of versioned streams
+        self._taken: dict[int, set] = {}  # dpid -> group ids in use or handed out in this batch
 
     def walks(self, grp):
         """group -> [(source, old Walk, new Walk)] (computed once per batch)."""
@@ -180,9 +193,24 @@ class Planner:
                 for s in gc.sources:
                     wo = walk(gc.old, self.links, s.dpid, s.port, s.addr)
                     _add_orphans(wo, gc.old, s.addr)
-                    res.append((s, wo, walk(gc.new, self.links, s.dpid, s.port, s.addr)))
+                    wn = walk(gc.new, self.links, s.dpid, s.port, s.addr)
+                    res.append((s, wo, wn))
+                    if self._needs_version(s, wo, wn):
+                        self.versioned[(grp, s.addr)] = (s, wn, gc.new)
             self._walks[grp] = res
         return res
+
+    def _needs_version(self, s, wo: Walk, wn: Walk) -> bool:
+        """A live stream whose branch into some switch moves while the old one still
+        carries it (a reroute of a working path, not of a failed one): swapping that
+        switch's upstream, even atomically, races with the copies in flight on both paths
+        (and OVS revalidates its datapath cache flow by flow), so the stream is moved with
+        a version tag instead (see `versioned_lists`)."""
+        if wo.used.get(s.dpid) is None or wn.used.get(s.dpid) is None:
+            return False  # not forwarded before (a new source) or after: nothing in flight to race
+        moved = any(d != s.dpid and wo.parent.get(d) is not None and wo.used.get(d) is not None
+                    and d in wn.accept and wn.accept[d] != wo.accept[d] for d in wo.accept)
+        return moved and all(self.writable(d) for d in wn.accept)
 
     def _tmp_gid(self, dpid: int, taken) -> int:
         while True:
@@ -213,7 +241,8 @@ class Planner:
         shrink: list = []
         final_f: list = []
         final_g: list = []
-        taken = set(inst.groups) | set(want.groups)
+        taken = self._taken.setdefault(dpid, set())
+        taken |= set(inst.groups) | set(want.groups)
         for gid in sorted(gids):
             g, have = want.groups.get(gid), inst.groups.get(gid)
             if g is None:
@@ -238,6 +267,11 @@ class Planner:
             in_port = md.get("in_port")
             ksrc = md.get("ipv4_src") or md.get("ipv6_src")
             ksrc = ipaddress.ip_address(ksrc) if ksrc else None
+            self.walks(grp)
+            if (grp, ksrc) in self.versioned:
+                # moved with a version tag: no untagged packet of it is in flight when these go
+                self.vchanges.setdefault(dpid, []).append(FlowAdd(f_n) if f_n is not None else FlowDelete(f_o))
+                continue
             users_old, users_new, live_old = [], [], False
             old_keys = set()
             reached_old_new = False  # a user of the new entry already reached this switch before
@@ -294,6 +328,66 @@ class Planner:
             by_stream.setdefault(_stream_of(c), []).append(c)
         self.flips[dpid] = by_stream
         return {"prep": prep_g + prep, "grow": grow, "shrink": shrink + final_f + final_g}
+
+    def versioned_lists(self, inst_of) -> dict[int, dict[str, list]]:
+        """Per switch, the tagged detour of the versioned streams (two-phase update):
+
+        * `vprep`  (prepare stage) entries for the new tree that match the version tag
+                   (RPF-checked, higher priority), groups that keep the tag on fabric
+                   links and pop it on host ports: inert, no packet carries the tag yet;
+        * `vpush`  (its own stage) the first hop's entry that tags and sends along the new
+                   tree, above the untagged one: from this packet on, every packet takes
+                   the new tree from end to end; untagged ones in flight finish the old;
+        * `vchg`   (after a drain pause) the untagged entries become the new tree: no
+                   untagged packet of the stream is in flight any more;
+        * `vunpush` the first hop drops the tagging entry: packets go untagged on the
+                   new tree; tagged ones in flight finish on the tagged entries;
+        * `vclean` (after a drain pause) tagged entries and groups are deleted.
+        Each packet thus crosses one tree, old or new, from end to end."""
+        res: dict[int, dict[str, list]] = {}
+
+        def lists(d):
+            return res.setdefault(d, {"vprep": [], "vpush": [], "vchg": [], "vunpush": [], "vclean": []})
+
+        for (grp, addr), (s, wn, tables) in sorted(self.versioned.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+            idx = {d: _Index(e) for d, e in tables.items()}
+            for d, b in sorted(wn.accept.items()):
+                key = wn.used.get(d)
+                if key is None or d not in idx:
+                    continue
+                hit = idx[d].lookup(b, addr)
+                outs = sorted(hit[1]) if hit else []
+                root = d == s.dpid
+                buckets = []
+                for q in outs:
+                    if q == b:
+                        continue
+                    link = (d, q) in self.links
+                    if root:
+                        buckets.append((PushVlan(VERSION_VID), Output(q)) if link else (Output(q),))
+                    else:
+                        buckets.append((Output(q),) if link else (PopVlan(), Output(q)))
+                inst = inst_of(d)
+                taken = self._taken.setdefault(d, set())
+                if inst is not None:
+                    taken |= set(inst.groups)
+                gid = self._tmp_gid(d, taken)
+                taken.add(gid)
+                grp_entry = GroupEntry(gid, tuple(buckets))
+                m = key[2] if root else tuple(sorted(dict(key[2], vlan_vid=VERSION_VID | 0x1000).items()))
+                f = FlowEntry(TABLE_MCAST, PRIO_VERSION, m, (ToGroup(gid),), cookie=_MCAST_COOKIE)
+                L = lists(d)
+                L["vprep"].append(GroupAdd(grp_entry))
+                if root:
+                    L["vpush"].append(FlowAdd(f))
+                    L["vunpush"].append(FlowDelete(f))
+                else:
+                    L["vprep"].append(FlowAdd(f))
+                    L["vclean"].append(FlowDelete(f))
+                L["vclean"].append(GroupDelete(gid))
+        for d, ch in self.vchanges.items():
+            lists(d)["vchg"].extend(ch)
+        return res
 
     def flip_levels(self) -> dict[tuple, int]:
         """Order of the atomic swaps, per (switch, stream): after every switch above it on

@@ -90,6 +90,8 @@ class Checker:
             dup = {p: c for p, c in got.items() if c > 1}
             if dup:
                 bad.append(f"{s.name}: duplicates at {sorted(dup.items())}")
+            if res.tagged:
+                bad.append(f"{s.name}: version tag delivered to hosts {sorted(res.tagged)}")
             twice = {p: c for p, c in res.link_copies.items() if c > 1}
             if twice:
                 bad.append(f"{s.name}: links carried two copies {sorted(twice.items())}")

@@ -381,3 +381,25 @@ def test_error_on_open_that_is_a_bundle_error_is_not_unsupported(sender):
     sender.error(d1, _error(None, None, d1.sent[0], experimenter=True))
     assert sender.counters["bundle_unsupported"] == 0 and sender.counters["bundle_error"] == 1
     assert 1 not in sender.no_bundles
+
+
+def test_vlan_version_tag_actions_compile_and_read_back():
+    """Push (with its VLAN id) and pop survive compile -> switch -> read-back unchanged."""
+    from ryu.ofproto import ofproto_v1_3_parser as p
+
+    from mcast_sdn import ofmsgs
+    from mcast_sdn.ofmodel import GroupAdd, GroupEntry, Output, PopVlan, PushVlan
+
+    class DP:
+        ofproto = ofmsgs.ofp
+        ofproto_parser = ofmsgs.parser
+
+        def set_xid(self, m):
+            m.xid = 1
+
+    g = GroupEntry(9, ((Output(1),), (PushVlan(4000), Output(2)), (PopVlan(), Output(3))))
+    (msg,) = ofmsgs.compile_change(DP(), GroupAdd(g))
+    msg.serialize()
+    acts = msg.buckets[1].actions
+    assert isinstance(acts[0], p.OFPActionPushVlan) and acts[1].key == "vlan_vid" and acts[1].value == 4000 | 0x1000
+    assert ofmsgs.group_from_desc(p.OFPGroupDescStats(type_=0, group_id=9, buckets=msg.buckets)) == g

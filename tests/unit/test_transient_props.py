@@ -382,3 +382,28 @@ def test_restart_adoption_with_switches_reconnecting_apart(gap, order):
         got = {p: c for p, c in res.delivered.items() if p in bed.host_ports}
         assert got == {p: 1 for p in want - {(s.dpid, s.port)}}, (s.name, got)
     assert {str(a) for srcs in new.sources.values() for a in srcs} == {s.name.split("->")[0] for s in truth}
+
+
+def test_moving_a_working_branch_uses_a_version_tag():
+    """A tree-mode change that moves a branch which still works (ring: s4 fed via s3, then
+    via s1) goes through the tagged detour: the first hop tags in a stage of its own, the
+    untagged entries change after a drain pause, tagged entries go after another one; no
+    tag ever reaches a host (the checker walks every state)."""
+    bed, spec, _ = ring_bed("spt")
+    far_members(bed, spec)
+    bed.send(sender(spec, "s1"), "239.1.1.1")
+    bed.send(sender(spec, "s2"), "239.1.1.1")
+    outs = []
+    for m in ("steiner", "spt", "shared", "steiner"):
+        outs.append(bed.checked_event(f"mode {m}", lambda: bed.core.set_tree_config(bed.now, tree_config(m))))
+    bed.assert_clean()
+    moved = [o for o in outs if o and o.pauses]
+    assert moved and bed.core.counters["tree_moves_versioned"] >= 1
+    for o in moved:
+        pushes = [c for st in o.stages() for ch in st.values() for c in ch
+                  if type(c).__name__ == "FlowAdd" and c.entry.priority == 305 and "vlan_vid" not in dict(c.entry.match)]
+        assert pushes, "the first hop's tagging entry"
+    # at the end nothing tagged is left anywhere
+    for st in bed.core.installed.values():
+        assert not [f for f in st.flows.values() if f.priority == 305], "tagged entries cleaned up"
+        assert not [g for g in st.groups if g >= 0x7F000000], "temporary groups cleaned up"
