@@ -227,6 +227,9 @@ def _run_scenario(ctl, auth, spec, hosts, st: Stream) -> None:
 
     v = event(f"source {s3.name} starts", start_third, third_known, 10)
     print(f"  with the third source: trees {v and v['trees']}")
+    c = ctl.get("/mcast/v1/counters")["counters"]
+    print("  controller: " + ", ".join(f"{k} {c.get(k, 0)}" for k in (
+        "core.tree_moves_versioned", "core.bundle_sent", "core.bundle_error", "core.barrier_timeout", "core.source_packet_buffered")))
     p3.wait(timeout=THIRD_COUNT / RATE + 15)
     _wait_flowing(st, members, two, int(RATE / 2), "streams after the third source", stalled)
     for key in (f"{s1.name}/{GROUP}", f"{s2.name}/{GROUP}"):
