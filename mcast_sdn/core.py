@@ -548,8 +548,8 @@ class Core:
         return out
 
     def _unfrozen(self, dpid: int, changes: list[Change]) -> list[Change]:
-        """During the restart grace, adopted multicast entries are neither changed nor
-        removed (and adopted host admissions not removed); everything else goes through."""
+        """During the restart grace, adopted multicast tree entries are neither changed nor
+        removed, and no other adopted entry is removed; everything else goes through."""
         keys, gids = self.frozen[dpid]
         res: list[Change] = []
         for c in changes:
@@ -902,10 +902,14 @@ class Core:
                     grp = m.get("ipv4_dst") or m.get("ipv6_dst")
                     if src and grp and "in_port" in m and f.priority == forwarding.PRIO_SG:
                         self.candidates.append((ipaddress.ip_address(grp), ipaddress.ip_address(src), dpid, m["in_port"]))
-                elif f.cookie == COOKIE_LEARN:
+                else:
+                    # host admissions, transit admissions of link ports, flooding...: kept
+                    # (not deleted) until the grace ends. A switch that is back before its
+                    # neighbours does not know its links yet; deleting its `in_port=link`
+                    # admission would drop the streams crossing it until discovery (seen: 1.2 s)
                     keys.add(f.key)
             self.frozen[dpid] = (keys, gids)
-            self.counters["adopted_mcast_flows"] += sum(1 for k in keys if k[0] == TABLE_MCAST)
+            self.counters["adopted_mcast_flows"] += sum(1 for k in keys if k[0] == TABLE_MCAST and k[1] >= forwarding.PRIO_STAR_G)
             self._rebuild_table(dpid, inst, hold={g: p for g, p in adopt_groups.items() if g in gids})
             # the trees of the groups it holds are re-derived with its entries known
             regroups = {plan.group_of_match(k[2]) for k in keys if k[0] == TABLE_MCAST} - {None}

@@ -50,10 +50,13 @@ def _steps(changes) -> list:
 
 
 class Checker:
-    def __init__(self, links: dict, host_ports: set, sources: list[LiveSource]) -> None:
+    def __init__(self, links: dict, host_ports: set, sources: list[LiveSource], required: dict | None = None) -> None:
         self.links = links
         self.host_ports = host_ports
         self.sources = sources
+        # source name -> ports that must get it at every state, whatever the end state says
+        # (a scenario whose membership does not change: a wrong end state is a loss too)
+        self.required = required or {}
         self.states_checked = 0
 
     def _walk(self, tables, s: LiveSource):
@@ -103,7 +106,7 @@ class Checker:
                 if not (punted and not got) and set(got) != e.new:
                     bad.append(f"{s.name}: new source forwarded into a partial tree: got {sorted(got)}, members {sorted(e.new)}")
             else:
-                lost = (e.old & e.new) - set(got)
+                lost = ((e.old & e.new) | self.required.get(s.name, set())) - set(got)
                 if lost:
                     bad.append(f"{s.name}: lost at unaffected members {sorted(lost)}")
         return bad
