@@ -655,6 +655,7 @@ class Core:
         t0 = time.perf_counter()
         g = self.topo.graph()
         cache = self._path_cache()
+        held = _held_trees(self.installed, self.frozen) if self.frozen else {}
         for grp in groups:
             old = self.route_switches.get(grp, set())
             srcs = list(self.sources.get(grp, {}).values())
@@ -672,7 +673,7 @@ class Core:
                         if self._center is None and g.number_of_nodes():
                             self._center = _center(g, cache)
                         center = self._center
-                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental, self._adopted_route(grp, srcs) or self.routes.get(grp))
+                    route = forwarding.compute_group(grp, g, mem, routers, srcs, self.tree_config, cache, center, self.incremental, self._adopted_route(grp, srcs, held) or self.routes.get(grp))
                 except Exception as e:  # never let one group break the controller
                     self.counters["tree_error"] += 1
                     self.counters["tree_error:" + type(e).__name__] += 1
@@ -686,11 +687,9 @@ class Core:
                 # before: what the switches hold; our table says the same, except on switches
                 # whose adopted entries are frozen (restart grace): read those from `installed`
                 before = {d: list(self.mtables[d].by_group.get(grp, ())) for d in old if d in self.mtables and d not in self.frozen}
-                for d in self.frozen:
-                    if d in self.installed:
-                        ent = _tree_entries(self.installed[d], grp)
-                        if ent:
-                            before[d] = ent
+                for d, by_grp in held.items():
+                    if by_grp.get(grp):
+                        before[d] = list(by_grp[grp])
                 gc = self._batch[grp] = plan.GroupChange(before, {}, [])
             gc.sources = srcs
             for d in old | new:
@@ -730,21 +729,15 @@ class Core:
         self.timings["trees"] += time.perf_counter() - t0
         return changed
 
-    def _adopted_route(self, grp, srcs) -> GroupRoute | None:
+    def _adopted_route(self, grp, srcs, held: dict) -> GroupRoute | None:
         """During the restart grace, the trees the switches still hold (adopted entries),
         as the previous route: rebuilt trees keep their links where a shortest path allows,
         so they come out equal to what is installed and nothing moves (two entries for one
         stream on a switch would duplicate it). Preferred over our own earlier route while
         the grace lasts: switches adopted later complete the picture."""
-        if not self.frozen or not srcs:
+        if not held or not srcs:
             return None
-        tables = {}
-        for d in self.frozen:
-            inst = self.installed.get(d)
-            if inst is not None:
-                ent = _tree_entries(inst, grp)
-                if ent:
-                    tables[d] = ent
+        tables = {d: by_grp[grp] for d, by_grp in held.items() if by_grp.get(grp)}
         if not tables:
             return None
         links = self.topo.link_ports()
@@ -1016,12 +1009,9 @@ class Core:
                 mc[d] = (keys, gids)
                 groups.update(plan.group_of_match(k[2]) for k in keys)
         groups.discard(None)
+        held = _held_trees(self.installed, list(self.installed)) if groups else {}
         for grp in groups:
-            old = {}
-            for d, inst in self.installed.items():
-                ent = _tree_entries(inst, grp)
-                if ent:
-                    old[d] = ent
+            old = {d: list(by_grp[grp]) for d, by_grp in held.items() if by_grp.get(grp)}
             new = {d: list(mt.by_group[grp]) for d, mt in self.mtables.items() if grp in mt.by_group}
             self._batch[grp] = plan.GroupChange(old, new, list(self.sources.get(grp, {}).values()))
         return mc
@@ -1452,14 +1442,23 @@ def _is_tree_flow(f: FlowEntry) -> bool:
     return f.table == TABLE_MCAST and f.cookie == COOKIE_MCAST and f.priority >= forwarding.PRIO_STAR_G
 
 
-def _tree_entries(inst: SwitchState, grp) -> list:
-    """A group's tree entries as a switch holds them, in `GroupRoute.entries` form."""
-    res = []
-    for f in inst.flows.values():
-        if _is_tree_flow(f) and plan.group_of_match(f.match) == grp:
+def _held_trees(installed: dict, dpids) -> dict[int, dict]:
+    """Per switch, per group, the tree entries the switch holds (`GroupRoute.entries`
+    form), in one pass over each switch's flows (callers need many groups at once)."""
+    res: dict[int, dict] = {}
+    for d in dpids:
+        inst = installed.get(d)
+        if inst is None:
+            continue
+        by_grp: dict = {}
+        for f in inst.flows.values():
+            if not _is_tree_flow(f):
+                continue
+            grp = plan.group_of_match(f.match)
             outs = set()
             for a in f.actions:
                 if isinstance(a, ToGroup) and a.group_id in inst.groups:
                     outs.update(x.port for b in inst.groups[a.group_id].buckets for x in b if isinstance(x, Output))
-            res.append((f.match, f.priority, frozenset(outs), f.hard_timeout))
+            by_grp.setdefault(grp, []).append((f.match, f.priority, frozenset(outs), f.hard_timeout))
+        res[d] = by_grp
     return res
